@@ -47,8 +47,12 @@ func plainKeyType(alg string) (keyType string, isCert bool) {
 // the host has a @cert-authority line, come first, each group keeping the
 // order of supported.
 //
-// OpenSSH does this only when HostKeyAlgorithms is not set in its
-// configuration, or only changed with a leading +, - or ^.
+// Pass the resolved HostKeyAlgorithms (ssh -G order, limited to what
+// x/crypto implements) for OpenSSH's order: x/crypto's own
+// SupportedAlgorithms().HostKeys starts with RSA certificates and puts
+// rsa-sha2-256 before rsa-sha2-512. OpenSSH reorders only when
+// HostKeyAlgorithms is not set in its configuration, or only changed with a
+// leading +, - or ^; the caller decides that.
 func (db *DB) HostKeyAlgorithms(name string, port int, supported []string) []string {
 	lines := db.lookup(lookupName(lowerASCII(name), port))
 	if len(lines) == 0 || len(supported) == 0 {

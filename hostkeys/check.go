@@ -26,8 +26,9 @@ const (
 	// Revoked: the key, or the CA that signed the certificate, is on a
 	// @revoked line for this host (HOST_REVOKED), whatever else matches.
 	Revoked
-	// Invalid: the key is a certificate whose signature does not verify.
-	// OpenSSH rejects such a key when parsing it, before any lookup.
+	// Invalid: the key is a certificate whose signature does not verify (or
+	// there is no key). OpenSSH rejects such a key when parsing it, before
+	// any lookup.
 	Invalid
 )
 
@@ -102,6 +103,9 @@ type Result struct {
 // the certificate's plain key is checked as any key would be.
 func (db *DB) Check(name string, port int, key ssh.PublicKey) Result {
 	name = lowerASCII(name)
+	if key == nil {
+		return Result{Status: Invalid, Name: lookupName(name, port), CertErr: errors.New("no host key")}
+	}
 	if cert, ok := key.(*ssh.Certificate); ok {
 		if err := verifyCertSignature(cert); err != nil {
 			return Result{Status: Invalid, Name: lookupName(name, port), CertErr: err}
