@@ -56,6 +56,10 @@ type Request struct {
 	Home         string // the local user's home directory
 	LocalUser    string // the local user name (%u, Match localuser)
 	SystemConfig string // default /etc/ssh/ssh_config
+	// EnvHome is $HOME, which OpenSSH's glob(3) uses for ~ in Include
+	// (while ~ elsewhere and %d are the passwd home, Home). Default: the
+	// HOME environment variable, else Home.
+	EnvHome string
 }
 
 // Config is the resolved configuration for one destination, with defaults
@@ -71,9 +75,12 @@ type Config struct {
 	CertificateFiles []string
 	IdentitiesOnly   bool
 	IdentityAgent    string // "" unset (use SSH_AUTH_SOCK), "none", a path, or "$VAR"/"SSH_AUTH_SOCK"
-	AddKeysToAgent   string
+	AddKeysToAgent   string // "no", "yes", "ask" or "confirm"
+	// AddKeysToAgentLifetime is the lifetime given with AddKeysToAgent
+	// (0: none).
+	AddKeysToAgentLifetime time.Duration
 
-	ProxyJump    string // "" when none
+	ProxyJump    string // "" when none; as ssh -G prints it, for ParseProxyJump
 	ProxyCommand string // "" when none; tokens are expanded at use by ExpandProxyCommand
 
 	StrictHostKeyChecking        string   // "yes", "no", "accept-new" or "ask"
@@ -119,6 +126,9 @@ type Config struct {
 	ServerAliveCountMax int
 
 	LogLevel string // QUIET FATAL ERROR INFO VERBOSE DEBUG1 DEBUG2 DEBUG3
+
+	keyAlias string    // %k: HostKeyAlias or Host
+	dump     dumpState // what -G prints where it differs from the above
 }
 
 // Jump is one hop of a ProxyJump chain.
@@ -127,10 +137,3 @@ type Jump struct {
 	Host string
 	Port int // 0 when not given
 }
-
-// The functions below are the package's API; resolve.go implements them.
-//
-//	func Resolve(req Request) (*Config, error)
-//	func (c *Config) Dump(w io.Writer) error           // ssh -G format
-//	func (c *Config) ExpandProxyCommand() string       // %h %p %r %n %% …
-//	func ParseProxyJump(spec string) ([]Jump, error)   // "u@h:p,ssh://u@h:p"
