@@ -194,6 +194,8 @@ func TestGoldenAgainstSSH(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(file), ".txt")
 		t.Run(name, func(t *testing.T) {
 			tmp := t.TempDir()
+			// ${HOME} in a config must mean the same to both sides.
+			t.Setenv("HOME", tmp)
 			subst := strings.NewReplacer("$TMP", tmp, "$USER", u.Username)
 			for _, f := range c.order {
 				if f == "args" {

@@ -238,8 +238,9 @@ func a2port(s string) int {
 	return p
 }
 
-// convtime parses an OpenSSH time value ("90", "1h30m", "2d") into seconds;
-// -1 when invalid.
+// convtime parses an OpenSSH time value ("90", "1h30m", "2d") into seconds
+// as 9.2's convtime does (each number read with strtol, so blanks and a
+// sign before it are allowed); -1 when invalid.
 func convtime(s string) int {
 	if s == "" {
 		return -1
@@ -248,14 +249,26 @@ func convtime(s string) int {
 	total := int64(0)
 	for s != "" {
 		i := 0
+		for i < len(s) && strings.IndexByte(" \t\n\v\f\r", s[i]) >= 0 {
+			i++
+		}
+		neg := false
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			neg = s[i] == '-'
+			i++
+		}
+		start := i
 		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
 			i++
 		}
-		if i == 0 {
+		if i == start {
 			return -1
 		}
-		secs, err := strconv.ParseInt(s[:i], 10, 64)
-		if err != nil || secs > intMax {
+		secs, err := strconv.ParseInt(s[start:i], 10, 64)
+		if err != nil {
+			secs = intMax + 1 // out of range: caught below
+		}
+		if neg && secs != 0 {
 			return -1
 		}
 		mult := int64(1)
@@ -288,7 +301,9 @@ func convtime(s string) int {
 	return int(total)
 }
 
-var logLevels = []multi{{"QUIET", 0}, {"FATAL", 1}, {"ERROR", 2}, {"INFO", 3},
+// logLevels are LogLevel's names; ssh -G prints the first name of a level,
+// so QUIET shows as SILENT and DEBUG1 as DEBUG.
+var logLevels = []multi{{"SILENT", 0}, {"QUIET", 0}, {"FATAL", 1}, {"ERROR", 2}, {"INFO", 3},
 	{"VERBOSE", 4}, {"DEBUG", 5}, {"DEBUG1", 5}, {"DEBUG2", 6}, {"DEBUG3", 7}}
 
 // errorf builds the package's one kind of error.

@@ -422,7 +422,7 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 			v = escapeNone
 		case len(arg) == 1:
 			v = int(arg[0])
-		case arg[0] == '^' && len(arg) == 3 && arg[1] >= 64 && arg[1] < 128:
+		case arg[0] == '^' && len(arg) == 2 && arg[1] >= 64 && arg[1] < 128:
 			v = int(arg[1]) & 31
 		default:
 			return errorf(pos, "bad escape character %q", arg)
@@ -506,13 +506,11 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		err = parseAlgsTo(&o.pubkeyAlgs, keyNamesValid, "key types")
 	case "proxycommand", "remotecommand":
 		// The raw rest of the line, comment and all, as OpenSSH keeps it.
+		// A ProxyJump sets ProxyCommand to "none", which is how a later
+		// ProxyCommand loses to it (and "ProxyJump none" does not).
 		p := &o.proxyCommand
 		if keyword == "remotecommand" {
 			p = &o.remoteCommand
-		} else if o.jumpHost != nil {
-			// ProxyCommand after ProxyJump is ignored.
-			p = new(*sval)
-			*p = &sval{}
 		}
 		setStr(p, strings.TrimLeft(str, whitespace+"="))
 		consume()

@@ -610,7 +610,10 @@ func (c *Config) fill(o *options) {
 	c.ServerAliveInterval = time.Duration(o.aliveInterval) * time.Second
 	c.ServerAliveCountMax = o.aliveCountMax
 	c.LogLevel = fmtMulti(o.logLevel, logLevels)
-	if c.LogLevel == "DEBUG" {
+	switch c.LogLevel {
+	case "SILENT":
+		c.LogLevel = "QUIET"
+	case "DEBUG":
 		c.LogLevel = "DEBUG1"
 	}
 
