@@ -18,6 +18,7 @@ const (
 	maxLineLen      = 64 << 10
 	maxIncludeDepth = 16 // READCONF_MAX_DEPTH
 	maxIncludeFiles = 4096
+	maxGlobEntries  = 1 << 16
 )
 
 // resolver holds one resolution: the options being filled and what the
@@ -58,6 +59,11 @@ func (r *resolver) readFile(path string, userConf, checkPerm, neverMatch bool, a
 		if err := checkOwnerPerm(path, st); err != nil {
 			return false, err
 		}
+	}
+	if depth > 0 && !st.IsDir() && !st.Mode().IsRegular() {
+		// An included FIFO or device could block or never end; -F
+		// <(command) at the top level still works.
+		return false, errorf(Pos{File: path}, "included file is not a regular file")
 	}
 	if st.IsDir() {
 		// fopen(3) opens a directory and getline(3) then fails at once:
@@ -768,6 +774,9 @@ func (r *resolver) include(arg string, pos Pos, userConf bool, active *bool, dep
 	if err != nil {
 		return errorf(pos, "glob failed for %s", pattern)
 	}
+	if depth+1 > maxIncludeDepth && len(matches) > 0 {
+		return errorf(pos, "too many recursive configuration includes")
+	}
 	oactive := *active
 	for _, m := range matches {
 		r.includes++
@@ -835,6 +844,9 @@ func glob(pattern string) ([]string, error) {
 		dir = "."
 	}
 	cur := []string{""}
+	// A pattern like /*/*/*/* would walk the whole filesystem: give up
+	// after a generous number of directory entries.
+	budget := maxGlobEntries
 	for i, part := range parts {
 		if part == "" {
 			continue
@@ -862,6 +874,10 @@ func glob(pattern string) ([]string, error) {
 			ents, err := os.ReadDir(base)
 			if err != nil {
 				continue
+			}
+			budget -= len(ents)
+			if budget < 0 {
+				return nil, errors.New("too many files")
 			}
 			for _, e := range ents {
 				n := e.Name()
