@@ -1,0 +1,95 @@
+package agentbridge
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// ErrAlreadyRunning is returned (wrapped) by Serve when something already
+// answers on the listen socket: most likely another bridge.
+var ErrAlreadyRunning = errors.New("already running")
+
+// socketMode lets any local user connect. The gate is the peer-credential
+// check on each accepted connection; the file mode cannot be the gate,
+// because root ignores it, and a peer UID named with --allow-uid must pass it.
+const socketMode = 0o666
+
+// Alive reports whether something accepts connections on the socket at
+// path, without sending it a byte.
+func Alive(path string) bool {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// listen makes the socket at path: its directory is created if missing
+// (mode 0711: others may reach a socket inside, not list it) and must not
+// be writable by anyone who could swap the socket; a stale socket file left
+// by a crashed bridge is replaced; a live one is ErrAlreadyRunning.
+func listen(path string) (*net.UnixListener, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	if err := checkDir(dir); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("listen %s: exists and is not a socket", path)
+		}
+		c, err := net.DialTimeout("unix", path, time.Second)
+		if err == nil {
+			c.Close()
+			return nil, fmt.Errorf("listen %s: %w (something answers on it)", path, ErrAlreadyRunning)
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("listen %s: probing the existing socket: %w", path, err)
+		}
+		// Nobody listens: a stale socket from a bridge that did not exit cleanly.
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("listen %s: removing stale socket: %w", path, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	if err := os.Chmod(path, socketMode); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// checkDir refuses a socket directory that another user could write to
+// (unless sticky, as /tmp is) or that belongs to someone other than the
+// bridge's user or root: either could replace the socket with their own.
+func checkDir(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if fi.Mode()&0o022 != 0 && fi.Mode()&os.ModeSticky == 0 {
+		return fmt.Errorf("directory %s is writable by other users (mode %v)", dir, fi.Mode().Perm())
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if uid := uint32(os.Getuid()); st.Uid != uid && st.Uid != 0 {
+			return fmt.Errorf("directory %s belongs to uid %d, not to uid %d or root", dir, st.Uid, uid)
+		}
+	}
+	return nil
+}
