@@ -4,6 +4,12 @@
 // per-keyword %-token and ~ expansion. `rssh -G` prints the result in the
 // format of `ssh -G`, and a golden test holds the two equal.
 //
+// Two details surprise people and are kept on purpose because ssh does
+// them: Host patterns match the host as typed case-sensitively (Match host
+// and originalhost do not), and on the final pass (Match final, Match
+// canonical, CanonicalizeHostname) Host patterns see the expanded,
+// lowercased HostName. See README.md for where rssh differs from ssh -G.
+//
 // It owns reading and resolving configuration; it does not dial, authenticate
 // or fetch tokens.
 package config
@@ -120,7 +126,7 @@ type Config struct {
 	SessionType   string // "default", "none", "subsystem"
 	RemoteCommand string // expanded
 	StdinNull     bool
-	EscapeChar    string // "~" by default, "none", or one character / ^X
+	EscapeChar    string // "~" by default, "none", or the one byte (^X is stored as the control byte)
 
 	ServerAliveInterval time.Duration
 	ServerAliveCountMax int

@@ -135,3 +135,22 @@ func TestBadPermissionsOnInclude(t *testing.T) {
 		t.Fatalf("Resolve = %v, want a permissions error", err)
 	}
 }
+
+// Every keyword rssh accepts is one ssh accepts (so rssh is not more
+// permissive), checked against the real binary.
+func TestKeywordsAcceptedBySSH(t *testing.T) {
+	ssh := requireSSH(t)
+	tmp := t.TempDir()
+	for kw := range keywords {
+		cfg := filepath.Join(tmp, "c")
+		if err := os.WriteFile(cfg, []byte(kw+" x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(ssh, "-G", "-F", cfg, "h")
+		cmd.Env = append(os.Environ(), "HOME="+tmp)
+		out, _ := cmd.CombinedOutput()
+		if strings.Contains(string(out), "Bad configuration option") {
+			t.Errorf("ssh does not know %s", kw)
+		}
+	}
+}
