@@ -1,0 +1,203 @@
+// Command bench compares rssh with OpenSSH's ssh in one run, against the same
+// throwaway sshd on 127.0.0.1 and a non-root login, alternating the two so
+// that machine noise hits both alike. It prints medians and rssh/ssh ratios:
+//
+//	go run ./bench            # as root on Debian, after scripts/setup
+//
+// Figures: `HOST true` wall time, upload throughput, and rssh's peak RSS.
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rssh/rssh/internal/testenv"
+)
+
+func main() {
+	runs := flag.Int("n", 30, "connections per client for the startup figure")
+	mib := flag.Int("mib", 256, "upload size in MiB")
+	rounds := flag.Int("rounds", 3, "upload rounds per client")
+	flag.Parse()
+
+	tb := &benchTB{}
+	defer tb.cleanup()
+	if err := run(tb, *runs, *mib, *rounds); err != nil {
+		tb.cleanup()
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(tb *benchTB, runs, mib, rounds int) error {
+	dir := tb.TempDir()
+	rssh := filepath.Join(dir, "rssh")
+	if out, err := exec.Command("go", "build", "-o", rssh, "./cmd/rssh").CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	ssh := testenv.Need(tb, "ssh", "openssh-client")
+	sshd := testenv.StartSSHD(tb, testenv.SSHDOptions{})
+	user := testenv.LoginUser(tb)
+	key := testenv.NewKey(tb, dir, "id_ed25519")
+	sshd.Authorize(tb, user, key)
+	kh := filepath.Join(dir, "known_hosts")
+	os.WriteFile(kh, []byte(sshd.KnownHostsLine()+"\n"), 0o600)
+	cfg := filepath.Join(dir, "ssh_config")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`Host bench
+	HostName 127.0.0.1
+	Port %d
+	User %s
+	IdentityFile %s
+	IdentitiesOnly yes
+	UserKnownHostsFile %s
+	GlobalKnownHostsFile /dev/null
+	StrictHostKeyChecking yes
+	BatchMode yes
+`, sshd.Port, user, key.Path, kh)), 0o600)
+
+	clients := []struct {
+		name string
+		argv []string
+	}{
+		{"ssh", []string{ssh, "-F", cfg}},
+		{"rssh", []string{rssh, "-F", cfg}},
+	}
+	fmt.Printf("rssh vs OpenSSH (%s), sshd on %s, login %s, %d runs\n\n", sshVersion(ssh), sshd.Addr, user, runs)
+
+	// Startup: `HOST true`, alternating.
+	times := map[string][]time.Duration{}
+	var rsshRSS int64
+	for i := 0; i < runs+1; i++ {
+		for _, c := range clients {
+			d, rss, err := timeRun(append(c.argv, "bench", "true"), nil)
+			if err != nil {
+				return fmt.Errorf("%s bench true: %v", c.name, err)
+			}
+			if i == 0 {
+				continue // warm-up: page cache, sshd's first fork
+			}
+			times[c.name] = append(times[c.name], d)
+			if c.name == "rssh" {
+				rsshRSS = max(rsshRSS, rss)
+			}
+		}
+	}
+	sshT, rsshT := median(times["ssh"]), median(times["rssh"])
+	fmt.Printf("%-34s %10s %10s %8s %s\n", "figure", "ssh", "rssh", "ratio", "target")
+	fmt.Printf("%-34s %10s %10s %8.2f %s\n", "`bench true` wall time (median)", ms(sshT), ms(rsshT),
+		float64(rsshT)/float64(sshT), "rssh <= 0.70x ssh")
+
+	// Upload throughput.
+	blob := filepath.Join(dir, "blob")
+	data := make([]byte, mib<<20)
+	rand.Read(data)
+	if err := os.WriteFile(blob, data, 0o600); err != nil {
+		return err
+	}
+	data = nil
+	rates := map[string][]float64{}
+	for i := 0; i < rounds; i++ {
+		for _, c := range clients {
+			f, err := os.Open(blob)
+			if err != nil {
+				return err
+			}
+			d, _, err := timeRun(append(c.argv, "bench", "cat >/dev/null"), f)
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("%s upload: %v", c.name, err)
+			}
+			rates[c.name] = append(rates[c.name], float64(mib<<20)/d.Seconds()/1e6)
+		}
+	}
+	sshR, rsshR := medianF(rates["ssh"]), medianF(rates["rssh"])
+	fmt.Printf("%-34s %10s %10s %8.2f %s\n", fmt.Sprintf("%d MiB upload (median of %d)", mib, rounds),
+		fmt.Sprintf("%.0f MB/s", sshR), fmt.Sprintf("%.0f MB/s", rsshR), rsshR/sshR, "rssh >= 1.0x ssh default cipher")
+	fmt.Printf("%-34s %10s %10s %8s %s\n", "peak RSS of `rssh bench true`", "", fmt.Sprintf("%.1f MB", float64(rsshRSS)/1024), "", "<= 20 MB")
+	return nil
+}
+
+// timeRun runs argv and returns its wall time and peak RSS in KiB.
+func timeRun(argv []string, stdin *os.File) (time.Duration, int64, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	if stdin != nil {
+		cmd.Stdin = stdin
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Run()
+	d := time.Since(start)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss
+	}
+	return d, rss, nil
+}
+
+func sshVersion(ssh string) string {
+	out, _ := exec.Command(ssh, "-V").CombinedOutput()
+	v, _, _ := strings.Cut(strings.TrimSpace(string(out)), ",")
+	return v
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func medianF(fs []float64) float64 {
+	s := slices.Clone(fs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+// benchTB lets the test harness run outside `go test`.
+type benchTB struct {
+	cleanups []func()
+	failed   bool
+}
+
+func (b *benchTB) Helper() {}
+func (b *benchTB) Fatalf(format string, args ...any) {
+	b.failed = true
+	b.cleanup()
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+	os.Exit(1)
+}
+func (b *benchTB) Logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+func (b *benchTB) Skipf(format string, args ...any) {
+	b.Fatalf(format, args...)
+}
+func (b *benchTB) Cleanup(f func()) { b.cleanups = append(b.cleanups, f) }
+func (b *benchTB) Failed() bool     { return b.failed }
+func (b *benchTB) TempDir() string {
+	d, err := os.MkdirTemp("", "rssh-bench-")
+	if err != nil {
+		b.Fatalf("%v", err)
+	}
+	b.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+func (b *benchTB) cleanup() {
+	for i := len(b.cleanups) - 1; i >= 0; i-- {
+		b.cleanups[i]()
+	}
+	b.cleanups = nil
+}

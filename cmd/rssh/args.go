@@ -1,0 +1,367 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// mode is what one invocation does.
+type mode int
+
+const (
+	modeSession    mode = iota // connect and run a command or shell
+	modeDumpConfig             // -G
+	modeVersion                // -V
+	modeHelp                   // --help
+)
+
+// invocation is argv parsed: which mode, the config request it implies, and
+// the remote command.
+type invocation struct {
+	mode        mode
+	host        string   // destination host, user@ and ssh:// removed
+	options     []string // config lines, in the order OpenSSH would apply them
+	configFile  string   // -F
+	command     []string
+	verbose     int    // number of -v
+	logFile     string // -E
+	stdioTarget string // -W host:port
+	ttyFlags    int    // number of -t
+	noTTY       bool   // -T
+}
+
+// usageError is a command-line mistake: rssh prints it with the usage line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+const usage = `usage: rssh [-46AaCGNnqsTtVvx] [-B bind_interface] [-b bind_address]
+            [-c cipher_spec] [-D [bind_address:]port] [-E log_file]
+            [-e escape_char] [-F configfile] [-i identity_file]
+            [-J destination] [-L address] [-l login_name] [-m mac_spec]
+            [-o option] [-p port] [-R address] [-W host:port]
+            destination [command [argument ...]]
+       rssh --help | -V`
+
+// Option letters as OpenSSH 9.2's getopt string has them; those that take an
+// argument are followed by ':'.
+const optstring = "1246ab:c:e:fgi:kl:m:no:p:qstvxAB:CD:E:F:GI:J:KL:MNO:PQ:R:S:TVw:W:XYy"
+
+func takesArg(c byte) (known, arg bool) {
+	i := strings.IndexByte(optstring, c)
+	if i < 0 || c == ':' {
+		return false, false
+	}
+	return true, i+1 < len(optstring) && optstring[i+1] == ':'
+}
+
+// parseArgs parses ssh's command line. Like OpenSSH (whose getopt does not
+// permute), options come before the destination and again right after it;
+// the first word after that starts the remote command.
+func parseArgs(args []string) (*invocation, error) {
+	inv := &invocation{}
+	// direct holds options OpenSSH assigns straight into its options struct
+	// (last one wins, ahead of -o and the config files); ordered holds those
+	// that go through first-value-wins processing in argv order.
+	direct := map[string]string{}
+	var directOrder []string
+	setDirect := func(key, value string) {
+		if _, ok := direct[key]; !ok {
+			directOrder = append(directOrder, key)
+		}
+		direct[key] = value
+	}
+	var ordered []string
+	jumpSeen := false
+
+	i := 0
+	parseOptions := func() error {
+		for i < len(args) {
+			a := args[i]
+			if a == "--" {
+				i++
+				return errEndOfOptions
+			}
+			if strings.HasPrefix(a, "--") {
+				if err := inv.longOption(a); err != nil {
+					return err
+				}
+				i++
+				continue
+			}
+			if len(a) < 2 || a[0] != '-' {
+				return nil
+			}
+			i++
+			for j := 1; j < len(a); j++ {
+				c := a[j]
+				known, hasArg := takesArg(c)
+				if !known {
+					return &usageError{fmt.Sprintf("unknown option -- %c", c)}
+				}
+				var val string
+				if hasArg {
+					if j+1 < len(a) {
+						val = a[j+1:]
+					} else if i < len(args) {
+						val = args[i]
+						i++
+					} else {
+						return &usageError{fmt.Sprintf("option requires an argument -- %c", c)}
+					}
+					j = len(a)
+				}
+				switch c {
+				case '1':
+					return errors.New("SSH protocol v.1 is no longer supported")
+				case '2', 'x', 'y', 'k':
+					// Protocol 2 is the only one; X11, syslog and GSSAPI
+					// delegation are off in rssh anyway.
+				case '4':
+					setDirect("AddressFamily", "inet")
+				case '6':
+					setDirect("AddressFamily", "inet6")
+				case 'A':
+					setDirect("ForwardAgent", "yes")
+				case 'a':
+					setDirect("ForwardAgent", "no")
+				case 'B':
+					setDirect("BindInterface", val)
+				case 'b':
+					setDirect("BindAddress", val)
+				case 'C':
+					setDirect("Compression", "yes")
+				case 'c':
+					setDirect("Ciphers", val)
+				case 'D':
+					ordered = append(ordered, "DynamicForward "+val)
+				case 'E':
+					inv.logFile = val
+				case 'e':
+					setDirect("EscapeChar", val)
+				case 'F':
+					inv.configFile = val
+				case 'G':
+					inv.mode = modeDumpConfig
+				case 'g':
+					setDirect("GatewayPorts", "yes")
+				case 'i':
+					ordered = append(ordered, "IdentityFile "+quote(val))
+				case 'J':
+					if jumpSeen {
+						return &usageError{"only a single -J option is permitted"}
+					}
+					jumpSeen = true
+					ordered = append(ordered, "ProxyJump "+val)
+				case 'L':
+					ordered = append(ordered, "LocalForward "+forwardSpec(val))
+				case 'l':
+					ordered = append(ordered, "User "+quote(val))
+				case 'm':
+					setDirect("MACs", val)
+				case 'N':
+					setDirect("SessionType", "none")
+				case 'n':
+					setDirect("StdinNull", "yes")
+				case 'o':
+					ordered = append(ordered, val)
+				case 'p':
+					if _, err := strconv.ParseUint(val, 10, 16); err != nil || val == "0" {
+						return fmt.Errorf("bad port '%s'", val)
+					}
+					ordered = append(ordered, "Port "+val)
+				case 'q':
+					setDirect("LogLevel", "QUIET")
+				case 'R':
+					ordered = append(ordered, "RemoteForward "+forwardSpec(val))
+				case 's':
+					setDirect("SessionType", "subsystem")
+				case 'T':
+					inv.noTTY = true
+					inv.ttyFlags = 0
+				case 't':
+					inv.noTTY = false
+					inv.ttyFlags++
+				case 'V':
+					inv.mode = modeVersion
+				case 'v':
+					inv.verbose++
+					setDirect("LogLevel", []string{"DEBUG1", "DEBUG2", "DEBUG3"}[min(inv.verbose, 3)-1])
+				case 'W':
+					if inv.stdioTarget != "" {
+						return errors.New("stdio forward already specified")
+					}
+					inv.stdioTarget = val
+					setDirect("RequestTTY", "no")
+					setDirect("SessionType", "none")
+					setDirect("ClearAllForwardings", "yes")
+					setDirect("ExitOnForwardFailure", "yes")
+				case 'S':
+					if val != "none" {
+						return unsupported("-S (connection sharing)")
+					}
+				case 'f':
+					return unsupported("-f (going to the background)")
+				case 'I':
+					return unsupported("-I (PKCS#11)")
+				case 'K':
+					return unsupported("-K (GSSAPI)")
+				case 'M', 'O':
+					return unsupported(fmt.Sprintf("-%c (connection sharing)", c))
+				case 'P':
+					return unsupported("-P (tags)")
+				case 'Q':
+					return unsupported("-Q (algorithm queries)")
+				case 'w':
+					return unsupported("-w (tunnel forwarding)")
+				case 'X', 'Y':
+					return unsupported(fmt.Sprintf("-%c (X11 forwarding)", c))
+				}
+			}
+		}
+		return nil
+	}
+
+	err := parseOptions()
+	if err != nil && err != errEndOfOptions {
+		return nil, err
+	}
+	optionsEnded := err == errEndOfOptions
+	if inv.mode == modeVersion || inv.mode == modeHelp {
+		return inv, nil
+	}
+	if i >= len(args) {
+		return nil, &usageError{"no destination given"}
+	}
+	dest := args[i]
+	i++
+	user, host, port, err := parseDestination(dest)
+	if err != nil {
+		return nil, err
+	}
+	inv.host = host
+	var destLines []string
+	if user != "" {
+		destLines = append(destLines, "User "+quote(user))
+	}
+	if port != "" {
+		destLines = append(destLines, "Port "+port)
+	}
+	orderedBefore := len(ordered)
+	if !optionsEnded {
+		// Options may follow the destination, as OpenSSH's getopt is re-run there.
+		if err := parseOptions(); err != nil && err != errEndOfOptions {
+			return nil, err
+		}
+	}
+	// The destination's user and port apply where the destination stood.
+	ordered = append(ordered[:orderedBefore], append(destLines, ordered[orderedBefore:]...)...)
+	inv.command = args[i:]
+	if direct["SessionType"] == "subsystem" && len(inv.command) == 0 {
+		return nil, errors.New("you must specify a subsystem to invoke")
+	}
+
+	// -t/-T are direct assignments in OpenSSH.
+	switch {
+	case inv.noTTY:
+		setDirect("RequestTTY", "no")
+	case inv.ttyFlags == 1:
+		setDirect("RequestTTY", "yes")
+	case inv.ttyFlags > 1:
+		setDirect("RequestTTY", "force")
+	}
+	for _, k := range directOrder {
+		inv.options = append(inv.options, k+" "+quote(direct[k]))
+	}
+	inv.options = append(inv.options, ordered...)
+	return inv, nil
+}
+
+var errEndOfOptions = errors.New("end of options")
+
+func (inv *invocation) longOption(a string) error {
+	name, _, _ := strings.Cut(a[2:], "=")
+	switch name {
+	case "help":
+		inv.mode = modeHelp
+		return nil
+	case "version":
+		inv.mode = modeVersion
+		return nil
+	}
+	return &usageError{fmt.Sprintf("unknown option %s", a)}
+}
+
+func unsupported(what string) error {
+	return fmt.Errorf("%s is not supported by rssh", what)
+}
+
+// parseDestination splits [user@]host and ssh://[user@]host[:port].
+func parseDestination(dest string) (user, host, port string, err error) {
+	if strings.HasPrefix(dest, "ssh://") {
+		u, perr := url.Parse(dest)
+		if perr != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return "", "", "", fmt.Errorf("invalid destination %q: want ssh://[user@]host[:port]", dest)
+		}
+		if u.User != nil {
+			user = u.User.Username()
+		}
+		host, port = u.Hostname(), u.Port()
+		if port != "" {
+			if n, perr := strconv.ParseUint(port, 10, 16); perr != nil || n == 0 {
+				return "", "", "", fmt.Errorf("invalid destination %q: bad port %q", dest, port)
+			}
+		}
+	} else {
+		host = dest
+		if at := strings.LastIndexByte(dest, '@'); at >= 0 {
+			user, host = dest[:at], dest[at+1:]
+		}
+	}
+	if host == "" {
+		return "", "", "", fmt.Errorf("invalid destination %q: no host name", dest)
+	}
+	if strings.ContainsAny(host, " \t\r\n'\"\\`$;&|<>(){}") || strings.HasPrefix(host, "-") {
+		return "", "", "", fmt.Errorf("invalid destination %q: not a host name", dest)
+	}
+	return user, host, port, nil
+}
+
+// forwardSpec turns a command-line -L/-R argument
+// ([bind:]port:host:hostport) into the config form, whose listen and target
+// parts are two words ([bind:]port host:hostport). Brackets keep IPv6
+// addresses whole. Forms that do not split (a -R dynamic port) pass through.
+func forwardSpec(v string) string {
+	var fields []string
+	depth, start := 0, 0
+	for k := 0; k < len(v); k++ {
+		switch v[k] {
+		case '[':
+			depth++
+		case ']':
+			depth--
+		case ':':
+			if depth == 0 {
+				fields = append(fields, v[start:k])
+				start = k + 1
+			}
+		}
+	}
+	fields = append(fields, v[start:])
+	if len(fields) < 3 {
+		return quote(v)
+	}
+	n := len(fields)
+	return quote(strings.Join(fields[:n-2], ":")) + " " + quote(fields[n-2]+":"+fields[n-1])
+}
+
+// quote makes v one config word, escaping quotes as OpenSSH's argv_split reads them.
+func quote(v string) string {
+	if v != "" && !strings.ContainsAny(v, " \t\"'#=\\") {
+		return v
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
+}

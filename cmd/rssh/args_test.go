@@ -1,0 +1,88 @@
+package main
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParseArgs(t *testing.T) {
+	cases := []struct {
+		args    []string
+		host    string
+		options []string
+		command []string
+		check   func(*invocation) bool
+	}{
+		{args: []string{"host"}, host: "host"},
+		{args: []string{"-p2222", "-luser", "host", "ls", "-l"}, host: "host",
+			options: []string{"Port 2222", "User user"}, command: []string{"ls", "-l"}},
+		{args: []string{"-vvv", "-tt", "host"}, host: "host",
+			options: []string{"LogLevel DEBUG3", "RequestTTY force"},
+			check:   func(i *invocation) bool { return i.verbose == 3 }},
+		{args: []string{"-oUser=x", "-o", "Port 3", "u@host", "true"}, host: "host",
+			options: []string{"User=x", "Port 3", "User u"}, command: []string{"true"}},
+		{args: []string{"ssh://bob@example.com:2200", "uname"}, host: "example.com",
+			options: []string{"User bob", "Port 2200"}, command: []string{"uname"}},
+		// Options after the destination are still options; the first word after is the command.
+		{args: []string{"host", "-v", "cmd", "-v"}, host: "host",
+			options: []string{"LogLevel DEBUG1"}, command: []string{"cmd", "-v"}},
+		{args: []string{"-i", "/k 1", "-J", "a@b:2,c", "-T", "-N", "host"}, host: "host",
+			options: []string{"SessionType none", "RequestTTY no", `IdentityFile "/k 1"`, "ProxyJump a@b:2,c"}},
+		{args: []string{"-L", "8080:localhost:80", "-R", "[::1]:9:h:7", "-D", "1080", "host"}, host: "host",
+			options: []string{"LocalForward 8080 localhost:80", "RemoteForward [::1]:9 h:7", "DynamicForward 1080"}},
+		{args: []string{"-G", "-F", "/dev/null", "host"}, host: "host",
+			check: func(i *invocation) bool { return i.mode == modeDumpConfig && i.configFile == "/dev/null" }},
+		{args: []string{"-W", "h:22", "jump"}, host: "jump",
+			options: []string{"RequestTTY no", "SessionType none", "ClearAllForwardings yes", "ExitOnForwardFailure yes"},
+			check:   func(i *invocation) bool { return i.stdioTarget == "h:22" }},
+		{args: []string{"--", "host", "-x"}, host: "host", command: []string{"-x"}},
+		{args: []string{"-V"}, check: func(i *invocation) bool { return i.mode == modeVersion }},
+	}
+	for _, c := range cases {
+		inv, err := parseArgs(c.args)
+		if err != nil {
+			t.Errorf("%q: %v", c.args, err)
+			continue
+		}
+		if inv.host != c.host || !slices.Equal(inv.options, c.options) || !slices.Equal(inv.command, c.command) {
+			t.Errorf("%q:\n got host %q options %q command %q\nwant host %q options %q command %q",
+				c.args, inv.host, inv.options, inv.command, c.host, c.options, c.command)
+		}
+		if c.check != nil && !c.check(inv) {
+			t.Errorf("%q: check failed: %+v", c.args, inv)
+		}
+	}
+}
+
+func TestParseArgsErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-Z", "host"}, "unknown option -- Z"},
+		{[]string{"-p"}, "option requires an argument -- p"},
+		{[]string{"-p", "70000", "host"}, "bad port"},
+		{[]string{}, "no destination"},
+		{[]string{"-J", "a", "-J", "b", "h"}, "only a single -J"},
+		{[]string{"-X", "host"}, "not supported"},
+		{[]string{"--frobnicate", "host"}, "unknown option --frobnicate"},
+		{[]string{"-1", "host"}, "protocol v.1"},
+		{[]string{"ssh://host/path"}, "invalid destination"},
+		{[]string{"user@"}, "no host name"},
+		{[]string{"-oProxyCommand=x", "$(evil)"}, "not a host name"},
+	} {
+		_, err := parseArgs(c.args)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: got %v, want error containing %q", c.args, err, c.want)
+		}
+	}
+}
+
+func FuzzParseArgs(f *testing.F) {
+	f.Add("-p2222\x00-vvv\x00user@host\x00ls")
+	f.Add("ssh://a@[::1]:22\x00-L\x001:[::1]:2")
+	f.Fuzz(func(t *testing.T, s string) {
+		parseArgs(strings.Split(s, "\x00"))
+	})
+}

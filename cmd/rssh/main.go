@@ -1,0 +1,255 @@
+// Command rssh is a drop-in for OpenSSH's ssh that delivers a host's
+// 1Password Service Account token into the remote session. main only wires:
+// argv into a mode, the packages' dependencies, and the exit status.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/term"
+
+	"github.com/rssh/rssh/config"
+	"github.com/rssh/rssh/sshproxy"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr}, os.Getenv))
+}
+
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+// run is rssh minus the process: it returns the exit status.
+func run(args []string, std stdio, getenv func(string) string) int {
+	inv, err := parseArgs(args)
+	if err != nil {
+		fail(std.err, err)
+		var u *usageError
+		if errors.As(err, &u) {
+			fmt.Fprintln(std.err, usage)
+		}
+		return sshproxy.ExitFailure
+	}
+	switch inv.mode {
+	case modeHelp:
+		fmt.Fprintln(std.out, usage)
+		return 0
+	case modeVersion:
+		fmt.Fprintln(std.err, versionString())
+		return 0
+	}
+	cfg, err := config.Resolve(config.Request{Host: inv.host, Options: inv.options, ConfigFile: inv.configFile})
+	if err != nil {
+		fail(std.err, err)
+		return sshproxy.ExitFailure
+	}
+	if inv.mode == modeDumpConfig {
+		if err := cfg.Dump(std.out); err != nil {
+			fail(std.err, err)
+			return sshproxy.ExitFailure
+		}
+		return 0
+	}
+
+	logOut := std.err
+	if inv.logFile != "" {
+		f, err := os.OpenFile(inv.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			fail(std.err, fmt.Errorf("couldn't open logfile %s: %w", inv.logFile, err))
+			return sshproxy.ExitFailure
+		}
+		defer f.Close()
+		logOut = f
+	}
+	log := slog.New(newSSHLogHandler(logOut, cfg.LogLevel))
+
+	if err := checkSession(inv, cfg); err != nil {
+		fail(std.err, err)
+		return sshproxy.ExitFailure
+	}
+
+	cl := &sshproxy.Client{
+		Resolve: func(host, user string, port int) (*config.Config, error) {
+			var opts []string
+			if user != "" {
+				opts = append(opts, "User "+quote(user))
+			}
+			if port != 0 {
+				opts = append(opts, "Port "+strconv.Itoa(port))
+			}
+			return config.Resolve(config.Request{Host: host, Options: opts, ConfigFile: inv.configFile})
+		},
+		Log:    log,
+		Getenv: getenv,
+		Stderr: std.err,
+	}
+	if p, ok := sshproxy.OpenTTYPrompter(); ok {
+		cl.Prompt = p
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	conn, err := cl.Dial(ctx, cfg)
+	if err != nil {
+		fail(std.err, err)
+		return sshproxy.ExitFailure
+	}
+	defer conn.Close()
+
+	if inv.stdioTarget != "" {
+		host, port, err := splitHostPort(inv.stdioTarget)
+		if err != nil {
+			fail(std.err, err)
+			return sshproxy.ExitFailure
+		}
+		if err := conn.Forward(host, port, std.in, std.out); err != nil {
+			fail(std.err, err)
+			return sshproxy.ExitFailure
+		}
+		return 0
+	}
+	if cfg.SessionType == "none" {
+		// -N: hold the connection until the server or a signal ends it.
+		go func() { <-ctx.Done(); conn.Close() }()
+		conn.Wait()
+		return 0
+	}
+
+	command := strings.Join(inv.command, " ")
+	if command == "" {
+		command = cfg.RemoteCommand
+	}
+	var stdin io.Reader = std.in
+	if cfg.StdinNull {
+		stdin = nil
+	}
+	status, err := conn.Run(sshproxy.Session{
+		Command:   command,
+		Subsystem: cfg.SessionType == "subsystem",
+		Env:       sessionEnv(cfg, os.Environ()),
+		Stdin:     stdin,
+		Stdout:    std.out,
+		Stderr:    std.err,
+	})
+	if err != nil {
+		fail(std.err, err)
+	}
+	return status
+}
+
+// checkSession rejects what cannot work before any connection is made.
+func checkSession(inv *invocation, cfg *config.Config) error {
+	if len(inv.command) > 0 && cfg.RemoteCommand != "" {
+		return errors.New("cannot execute command-line and remote command")
+	}
+	if len(inv.command) == 0 && cfg.RemoteCommand == "" && cfg.SessionType == "default" && inv.stdioTarget == "" {
+		if term.IsTerminal(int(os.Stdin.Fd())) || cfg.RequestTTY == "force" || cfg.RequestTTY == "yes" {
+			return errors.New("interactive terminal sessions are not supported yet: give a command to run")
+		}
+	}
+	for _, line := range inv.options {
+		if path, ok := strings.CutPrefix(line, "IdentityFile "); ok {
+			path = strings.Trim(path, `"`)
+			if strings.HasPrefix(path, "~/") {
+				home, _ := os.UserHomeDir()
+				path = filepath.Join(home, path[2:])
+			}
+			if _, err := os.Stat(path); err != nil {
+				return fmt.Errorf("identity file %s (from -i): %w", path, unwrapPath(err))
+			}
+		}
+	}
+	for _, f := range cfg.LocalForwards {
+		return fmt.Errorf("port forwarding (LocalForward %s) is not supported yet", f)
+	}
+	for _, f := range cfg.RemoteForwards {
+		return fmt.Errorf("port forwarding (RemoteForward %s) is not supported yet", f)
+	}
+	for _, f := range cfg.DynamicForwards {
+		return fmt.Errorf("port forwarding (DynamicForward %s) is not supported yet", f)
+	}
+	return nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// sessionEnv is what OpenSSH sends before the command: the winning SetEnv
+// line's variables, then the local variables SendEnv patterns match.
+func sessionEnv(cfg *config.Config, environ []string) []sshproxy.EnvVar {
+	var out []sshproxy.EnvVar
+	for _, kv := range cfg.SetEnv {
+		name, value, _ := strings.Cut(kv, "=")
+		out = append(out, sshproxy.EnvVar{Name: name, Value: value})
+	}
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
+		for _, pat := range cfg.SendEnv {
+			if ok, _ := filepath.Match(pat, name); ok {
+				out = append(out, sshproxy.EnvVar{Name: name, Value: value})
+				break
+			}
+		}
+	}
+	return out
+}
+
+func splitHostPort(s string) (string, int, error) {
+	host, port, ok := strings.Cut(s, ":")
+	if strings.HasPrefix(s, "[") {
+		if i := strings.Index(s, "]:"); i > 0 {
+			host, port, ok = s[1:i], s[i+2:], true
+		}
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if !ok || host == "" || err != nil || n == 0 {
+		return "", 0, fmt.Errorf("bad stdio forwarding specification '%s': want host:port", s)
+	}
+	return host, int(n), nil
+}
+
+// fail prints an error in rssh's one voice, with a hint line when the error
+// knows the fix.
+func fail(w io.Writer, err error) {
+	fmt.Fprintf(w, "rssh: %v\n", err)
+	var h interface{ HintText() string }
+	if errors.As(err, &h) && h.HintText() != "" {
+		fmt.Fprintf(w, "rssh: hint: %s\n", h.HintText())
+	}
+}
+
+func versionString() string {
+	v := "rssh (devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = "rssh " + bi.Main.Version
+		}
+		for _, d := range bi.Deps {
+			if d.Path == "golang.org/x/crypto" {
+				v += ", golang.org/x/crypto " + d.Version
+			}
+		}
+	}
+	return v
+}

@@ -1,0 +1,316 @@
+// Package sshproxy is rssh's SSH client: it dials a resolved destination
+// (directly, through a ProxyJump chain or a ProxyCommand), verifies the host
+// key against known_hosts, authenticates with the agent and identity files,
+// and runs sessions with OpenSSH's exit-status rules.
+//
+// It knows nothing of where tokens come from: callers hand it environment
+// variables to send once the host has proved its identity.
+package sshproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/rssh/rssh/config"
+)
+
+// Resolver resolves the configuration of a ProxyJump hop; each hop is
+// resolved with its own config, as OpenSSH's ssh -W child would.
+type Resolver func(host, user string, port int) (*config.Config, error)
+
+// Client is the dependencies of one rssh invocation.
+type Client struct {
+	Resolve Resolver
+	Log     *slog.Logger
+	Prompt  Prompter // nil means no terminal: nothing can be asked
+	Getenv  func(string) string
+	Stderr  io.Writer // ProxyCommand's stderr and warnings
+}
+
+// Conn is an authenticated connection and whatever carries it.
+type Conn struct {
+	*ssh.Client
+	Config  *config.Config
+	closers []io.Closer
+}
+
+// Close closes the connection and the hops or proxy command under it.
+func (c *Conn) Close() error {
+	err := c.Client.Close()
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		c.closers[i].Close()
+	}
+	return err
+}
+
+// Dial connects and authenticates to cfg's destination.
+func (cl *Client) Dial(ctx context.Context, cfg *config.Config) (*Conn, error) {
+	var closers []io.Closer
+	fail := func(err error) (*Conn, error) {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i].Close()
+		}
+		return nil, err
+	}
+	var conn net.Conn
+	var err error
+	switch {
+	case cfg.ProxyJump != "":
+		var hop *Conn
+		hop, err = cl.dialJumps(ctx, cfg)
+		if err != nil {
+			return fail(err)
+		}
+		closers = append(closers, hop)
+		target := net.JoinHostPort(cfg.Hostname, strconv.Itoa(cfg.Port))
+		conn, err = hop.Client.DialContext(ctx, "tcp", target)
+		if err != nil {
+			return fail(fmt.Errorf("jump host %s could not open %s: %w", hop.Config.Host, target, err))
+		}
+	case cfg.ProxyCommand != "":
+		conn, err = cl.proxyCommand(cfg)
+		if err != nil {
+			return fail(err)
+		}
+	default:
+		conn, err = dialTCP(ctx, cfg, cl.Log)
+		if err != nil {
+			return fail(err)
+		}
+	}
+	c, err := cl.handshake(ctx, conn, cfg)
+	if err != nil {
+		conn.Close()
+		return fail(err)
+	}
+	c.closers = closers
+	return c, nil
+}
+
+// dialJumps connects through every hop of cfg.ProxyJump but the target,
+// each hop resolved with its own configuration and carried by the one before.
+func (cl *Client) dialJumps(ctx context.Context, cfg *config.Config) (*Conn, error) {
+	jumps, err := config.ParseProxyJump(cfg.ProxyJump)
+	if err != nil {
+		return nil, err
+	}
+	var prev *Conn
+	for _, j := range jumps {
+		hc, err := cl.Resolve(j.Host, j.User, j.Port)
+		if err != nil {
+			if prev != nil {
+				prev.Close()
+			}
+			return nil, err
+		}
+		// A hop's own ProxyJump is ignored inside a chain, as in OpenSSH,
+		// where the chain is flattened into one list.
+		hc.ProxyJump = ""
+		var c *Conn
+		if prev == nil {
+			c, err = cl.Dial(ctx, hc)
+		} else {
+			c, err = cl.dialVia(ctx, prev, hc)
+		}
+		if err != nil {
+			if prev != nil {
+				prev.Close()
+			}
+			return nil, err
+		}
+		prev = c
+	}
+	return prev, nil
+}
+
+func (cl *Client) dialVia(ctx context.Context, via *Conn, cfg *config.Config) (*Conn, error) {
+	target := net.JoinHostPort(cfg.Hostname, strconv.Itoa(cfg.Port))
+	conn, err := via.Client.DialContext(ctx, "tcp", target)
+	if err != nil {
+		return nil, fmt.Errorf("jump host %s could not open %s: %w", via.Config.Host, target, err)
+	}
+	c, err := cl.handshake(ctx, conn, cfg)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	c.closers = []io.Closer{via}
+	return c, nil
+}
+
+func dialTCP(ctx context.Context, cfg *config.Config, log *slog.Logger) (net.Conn, error) {
+	network := "tcp"
+	switch cfg.AddressFamily {
+	case "inet":
+		network = "tcp4"
+	case "inet6":
+		network = "tcp6"
+	}
+	d := net.Dialer{Timeout: cfg.ConnectTimeout}
+	if cfg.TCPKeepAlive {
+		d.KeepAlive = 15 * time.Second
+	} else {
+		d.KeepAlive = -1
+	}
+	if cfg.BindAddress != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(cfg.BindAddress)}
+	}
+	addr := net.JoinHostPort(cfg.Hostname, strconv.Itoa(cfg.Port))
+	attempts := max(cfg.ConnectionAttempts, 1)
+	var err error
+	for i := 0; i < attempts; i++ {
+		if i > 0 {
+			// OpenSSH waits a second between attempts.
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Second):
+			}
+		}
+		log.Debug("connecting", "addr", addr, "attempt", i+1)
+		var c net.Conn
+		c, err = d.DialContext(ctx, network, addr)
+		if err == nil {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("connect to host %s port %d: %w", cfg.Hostname, cfg.Port, unwrapOp(err))
+}
+
+// unwrapOp drops net.OpError's "dial tcp 127.0.0.1:1:" prefix, which repeats
+// what rssh's message already says.
+func unwrapOp(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		var sys *os.SyscallError
+		if errors.As(op.Err, &sys) {
+			return sys.Err
+		}
+		return op.Err
+	}
+	return err
+}
+
+// proxyCommand runs ProxyCommand with sh -c, as OpenSSH does, and talks SSH
+// over its stdin and stdout.
+func (cl *Client) proxyCommand(cfg *config.Config) (net.Conn, error) {
+	line := cfg.ExpandProxyCommand()
+	cl.Log.Debug("executing proxy command", "command", line)
+	shell := "/bin/sh"
+	if s := cl.Getenv("SHELL"); s != "" {
+		shell = s
+	}
+	cmd := exec.Command(shell, "-c", "exec "+line)
+	cmd.Stderr = cl.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("proxy command %q: %w", line, err)
+	}
+	return &cmdConn{cmd: cmd, r: out, w: in}, nil
+}
+
+// cmdConn is a net.Conn over a child's stdio. Deadlines are not supported by
+// pipes from exec, so the handshake timeout is enforced by closing instead.
+type cmdConn struct {
+	cmd  *exec.Cmd
+	r    io.ReadCloser
+	w    io.WriteCloser
+	once sync.Once
+}
+
+func (c *cmdConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
+func (c *cmdConn) Write(p []byte) (int, error) { return c.w.Write(p) }
+func (c *cmdConn) Close() error {
+	c.once.Do(func() {
+		c.w.Close()
+		c.r.Close()
+		// The command may ignore a closed stdin; it must not outlive us.
+		done := make(chan struct{})
+		go func() { c.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+			c.cmd.Process.Kill()
+			<-done
+		}
+	})
+	return nil
+}
+func (c *cmdConn) LocalAddr() net.Addr              { return pipeAddr{} }
+func (c *cmdConn) RemoteAddr() net.Addr             { return pipeAddr{} }
+func (c *cmdConn) SetDeadline(time.Time) error      { return nil }
+func (c *cmdConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *cmdConn) SetWriteDeadline(time.Time) error { return nil }
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "proxy-command" }
+
+// handshake runs key exchange, host-key verification and authentication over
+// conn. ConnectTimeout bounds the whole of it, as in OpenSSH, where it also
+// covers the banner exchange.
+func (cl *Client) handshake(ctx context.Context, conn net.Conn, cfg *config.Config) (*Conn, error) {
+	cc, cleanup, err := cl.clientConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	addr := net.JoinHostPort(cfg.Hostname, strconv.Itoa(cfg.Port))
+	var stop func() bool
+	if cfg.ConnectTimeout > 0 {
+		timer := time.AfterFunc(cfg.ConnectTimeout, func() { conn.Close() })
+		stop = timer.Stop
+	}
+	type result struct {
+		c     ssh.Conn
+		chans <-chan ssh.NewChannel
+		reqs  <-chan *ssh.Request
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, chans, reqs, err := ssh.NewClientConn(conn, addr, cc)
+		done <- result{c, chans, reqs, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		conn.Close()
+		r = <-done
+		if r.err == nil {
+			r.c.Close()
+		}
+		return nil, ctx.Err()
+	}
+	if stop != nil && !stop() {
+		// The timer fired: whatever the handshake returned, the conn is closed.
+		if r.err == nil {
+			r.c.Close()
+		}
+		return nil, fmt.Errorf("connection to %s port %d timed out during banner exchange", cfg.Hostname, cfg.Port)
+	}
+	if r.err != nil {
+		return nil, classifyHandshakeError(r.err, cfg)
+	}
+	return &Conn{Client: ssh.NewClient(r.c, r.chans, r.reqs), Config: cfg}, nil
+}

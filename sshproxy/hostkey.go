@@ -1,0 +1,174 @@
+package sshproxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/rssh/rssh/config"
+	"github.com/rssh/rssh/hostkeys"
+)
+
+// HostKeyError is a host key rssh refused. It is returned before any
+// authentication, so nothing — no signature, no token — has reached the host.
+type HostKeyError struct {
+	Msg  string
+	Hint string
+}
+
+func (e *HostKeyError) Error() string { return e.Msg }
+
+// hostKeyName is the name known_hosts is searched under, as OpenSSH does:
+// HostKeyAlias as written (lowercased, never with a port), else the hostname,
+// which hostkeys turns into [host]:port for a non-default port.
+func hostKeyName(cfg *config.Config) (string, int) {
+	if cfg.HostKeyAlias != "" {
+		return strings.ToLower(cfg.HostKeyAlias), 0
+	}
+	return strings.ToLower(cfg.Hostname), cfg.Port
+}
+
+func displayName(name string, port int) string {
+	if port == 0 || port == 22 {
+		return name
+	}
+	return fmt.Sprintf("[%s]:%d", name, port)
+}
+
+// hostKeyPolicy loads known_hosts for cfg and returns the callback that
+// enforces StrictHostKeyChecking, plus the host-key algorithms to offer,
+// those known for this host first. Without that ordering x/crypto picks its
+// own preferred algorithm and a host known only by, say, its ECDSA key looks
+// like a changed key.
+func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []string, error) {
+	files := append(slices.Clone(cfg.UserKnownHostsFiles), cfg.GlobalKnownHostsFiles...)
+	db, err := hostkeys.Load(files...)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, s := range db.Skipped() {
+		cl.Log.Debug("known_hosts line skipped", "where", s)
+	}
+	name, port := hostKeyName(cfg)
+	// Offer only what x/crypto can verify, in the configured (ssh -G) order,
+	// then let known_hosts move the host's known key types to the front.
+	supported := ssh.SupportedAlgorithms().HostKeys
+	var algos []string
+	for _, a := range cfg.HostKeyAlgorithms {
+		if slices.Contains(supported, a) {
+			algos = append(algos, a)
+		}
+	}
+	if len(algos) == 0 {
+		algos = supported
+	}
+	if known := db.HostKeyAlgorithms(name, port, algos); len(known) > 0 {
+		algos = known
+	}
+	cb := func(_ string, _ net.Addr, key ssh.PublicKey) error {
+		shown := displayName(name, port)
+		res := db.Check(name, port, key)
+		switch res.Status {
+		case hostkeys.Known:
+			cl.Log.Debug("host key verified", "host", shown, "key", fingerprint(key))
+			return nil
+		case hostkeys.Revoked:
+			return &HostKeyError{
+				Msg: fmt.Sprintf("host key %s %s for %s is marked as revoked in known_hosts: refusing to connect",
+					keyTypeName(key), fingerprint(key), shown),
+			}
+		case hostkeys.Invalid:
+			return &HostKeyError{
+				Msg: fmt.Sprintf("host certificate offered by %s is invalid: %v: refusing to connect", shown, res.CertErr),
+			}
+		case hostkeys.Changed:
+			var where []string
+			for _, m := range res.Want {
+				where = append(where, m.String())
+			}
+			file := cfg.UserKnownHostsFiles[0]
+			if len(res.Want) > 0 {
+				file = res.Want[0].File
+			}
+			return &HostKeyError{
+				Msg: fmt.Sprintf("WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for %s: it offered %s %s, known_hosts has %s; someone could be eavesdropping (a man-in-the-middle attack), or the host key was replaced: refusing to connect",
+					shown, keyTypeName(key), fingerprint(key), strings.Join(where, ", ")),
+				Hint: fmt.Sprintf("if the change is expected, remove the old key with: ssh-keygen -R '%s' -f %s", shown, file),
+			}
+		}
+		// Unknown host.
+		mode := cfg.StrictHostKeyChecking
+		if mode == "ask" {
+			if cfg.BatchMode || cl.Prompt == nil {
+				mode = "yes"
+			} else {
+				answer, err := cl.Prompt.Confirm(fmt.Sprintf(
+					"The authenticity of host '%s' can't be established.\n%s key fingerprint is %s.\nAre you sure you want to continue connecting (yes/no/[fingerprint])? ",
+					shown, keyTypeName(key), fingerprint(key)))
+				if err != nil {
+					return &HostKeyError{Msg: "host key verification failed: " + err.Error()}
+				}
+				answer = strings.TrimSpace(answer)
+				switch {
+				case strings.EqualFold(answer, "yes"), answer == fingerprint(key):
+					mode = "accept-new"
+				default:
+					return &HostKeyError{Msg: "host key verification failed"}
+				}
+			}
+		}
+		if mode == "yes" {
+			return &HostKeyError{
+				Msg: fmt.Sprintf("no %s host key is known for %s and strict checking is requested: host key verification failed",
+					keyTypeName(key), shown),
+				Hint: fmt.Sprintf("check the key's fingerprint %s out of band, then add it to %s, or connect once with -o StrictHostKeyChecking=accept-new",
+					fingerprint(key), cfg.UserKnownHostsFiles[0]),
+			}
+		}
+		// accept-new and no both record the key, as OpenSSH does.
+		if len(cfg.UserKnownHostsFiles) == 0 || cfg.UserKnownHostsFiles[0] == "/dev/null" {
+			return nil
+		}
+		if err := hostkeys.Append(cfg.UserKnownHostsFiles[0], name, port, key, false /* TODO(hashknownhosts) */); err != nil {
+			cl.Log.Warn(fmt.Sprintf("Failed to add the host to the list of known hosts (%s): %v", cfg.UserKnownHostsFiles[0], err))
+			return nil
+		}
+		cl.Log.Warn(fmt.Sprintf("Warning: Permanently added '%s' (%s) to the list of known hosts.", shown, keyTypeName(key)))
+		return nil
+	}
+	return cb, algos, nil
+}
+
+func fingerprint(k ssh.PublicKey) string { return ssh.FingerprintSHA256(k) }
+
+// keyTypeName is OpenSSH's short name for a key type, as in its messages.
+func keyTypeName(k ssh.PublicKey) string {
+	t := k.Type()
+	if c, ok := k.(*ssh.Certificate); ok {
+		t = c.Key.Type()
+	}
+	switch {
+	case strings.HasPrefix(t, "ssh-ed25519"), strings.HasPrefix(t, "sk-ssh-ed25519"):
+		return "ED25519"
+	case strings.HasPrefix(t, "ecdsa"), strings.HasPrefix(t, "sk-ecdsa"):
+		return "ECDSA"
+	case strings.HasPrefix(t, "ssh-rsa"):
+		return "RSA"
+	case strings.HasPrefix(t, "ssh-dss"):
+		return "DSA"
+	}
+	return strings.ToUpper(t)
+}
+
+// isHostKeyError reports whether err is (or wraps) a host-key refusal.
+func isHostKeyError(err error) bool {
+	var h *HostKeyError
+	return errors.As(err, &h)
+}
+
+// HintText is the fix, printed as "rssh: hint: …".
+func (e *HostKeyError) HintText() string { return e.Hint }
