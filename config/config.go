@@ -106,6 +106,7 @@ type Config struct {
 	ConnectTimeout     time.Duration // 0 means none
 	ConnectionAttempts int
 	BatchMode          bool
+	HashKnownHosts     bool // record new host keys hashed (Debian's system config sets it)
 	AddressFamily      string
 	BindAddress        string
 	TCPKeepAlive       bool
@@ -133,8 +134,9 @@ type Config struct {
 
 	LogLevel string // QUIET FATAL ERROR INFO VERBOSE DEBUG1 DEBUG2 DEBUG3
 
-	keyAlias string    // %k: HostKeyAlias or Host
-	dump     dumpState // what -G prints where it differs from the above
+	keyAlias string          // %k: HostKeyAlias or Host
+	set      map[string]bool // algorithm keywords the user set
+	dump     dumpState       // what -G prints where it differs from the above
 }
 
 // Jump is one hop of a ProxyJump chain.
@@ -143,3 +145,9 @@ type Jump struct {
 	Host string
 	Port int // 0 when not given
 }
+
+// IsSet reports whether the configuration (files or command line) set an
+// algorithm keyword — "ciphers", "macs", "kexalgorithms",
+// "hostkeyalgorithms" or "pubkeyacceptedalgorithms" — rather than leaving
+// OpenSSH's default.
+func (c *Config) IsSet(keyword string) bool { return c.set[keyword] }

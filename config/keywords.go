@@ -60,7 +60,7 @@ var keywords = map[string]kind{
 	"serveraliveinterval": kOurs, "protocolkeepalives": kOurs, "setuptimeout": kOurs,
 	"serveralivecountmax": kOurs, "sendenv": kOurs, "setenv": kOurs,
 	"controlpath": kString, "controlmaster": kMulti, "controlpersist": kString,
-	"hashknownhosts": kFlag, "include": kOurs, "tunnel": kMulti, "tunneldevice": kString,
+	"hashknownhosts": kOurs, "include": kOurs, "tunnel": kMulti, "tunneldevice": kString,
 	"localcommand": kCommand, "permitlocalcommand": kFlag, "remotecommand": kOurs,
 	"visualhostkey": kFlag, "kexalgorithms": kOurs, "ipqos": kNoArgCheck,
 	"requesttty": kOurs, "sessiontype": kOurs, "stdinnull": kOurs,

@@ -314,6 +314,8 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		err = parseMultiTo(&o.pubkeyAuth, multiPubkey)
 	case "batchmode":
 		err = parseMultiTo(&o.batchMode, multiFlag)
+	case "hashknownhosts":
+		err = parseMultiTo(&o.hashKnownHosts, multiFlag)
 	case "stricthostkeychecking":
 		err = parseMultiTo(&o.strictHostKey, multiStrict)
 	case "compression":

@@ -308,6 +308,16 @@ func inetAton(s string) (string, bool) {
 func (r *resolver) finish(host string) (*Config, error) {
 	o := r.o
 	c := &Config{Host: r.origHost, Hostname: host}
+	// Which algorithm lists the user set, before defaults fill the rest:
+	// rssh keeps x/crypto's own (faster, equally strong) preferences
+	// unless told otherwise.
+	c.set = map[string]bool{
+		"ciphers":                  o.ciphers != nil,
+		"macs":                     o.macs != nil,
+		"kexalgorithms":            o.kex != nil,
+		"hostkeyalgorithms":        o.hostKeyAlgs != nil,
+		"pubkeyacceptedalgorithms": o.pubkeyAlgs != nil,
+	}
 	if err := fillDefaults(o); err != nil {
 		return nil, err
 	}
@@ -485,6 +495,7 @@ func fillDefaults(o *options) error {
 	def(&o.passwordAuth, 1)
 	def(&o.kbdInteractive, 1)
 	def(&o.batchMode, 0)
+	def(&o.hashKnownHosts, 0)
 	def(&o.strictHostKey, strictAsk)
 	def(&o.compression, 0)
 	def(&o.tcpKeepAlive, 1)
@@ -582,6 +593,7 @@ func (c *Config) fill(o *options) {
 	}
 	c.ConnectionAttempts = o.connAttempts
 	c.BatchMode = o.batchMode == 1
+	c.HashKnownHosts = o.hashKnownHosts == 1
 	c.AddressFamily = fmtMulti(o.addressFamily, multiAF)
 	if o.bindAddress != nil {
 		c.BindAddress = o.bindAddress.v
@@ -628,6 +640,7 @@ func (c *Config) fill(o *options) {
 	add("compression", fmtFlag(o.compression))
 	add("clearallforwardings", fmtFlag(o.clearForwardings))
 	add("exitonforwardfailure", fmtFlag(o.exitOnFwdFailure))
+	add("hashknownhosts", fmtFlag(o.hashKnownHosts))
 	add("identitiesonly", fmtFlag(o.identitiesOnly))
 	add("kbdinteractiveauthentication", fmtFlag(o.kbdInteractive))
 	add("passwordauthentication", fmtFlag(o.passwordAuth))
@@ -764,7 +777,7 @@ func (c *Config) Dump(w io.Writer) error {
 func Keywords() []string {
 	return []string{
 		"host", "user", "hostname", "port", "addressfamily", "batchmode", "compression",
-		"clearallforwardings", "exitonforwardfailure", "identitiesonly",
+		"clearallforwardings", "exitonforwardfailure", "hashknownhosts", "identitiesonly",
 		"kbdinteractiveauthentication", "passwordauthentication", "pubkeyauthentication",
 		"requesttty", "sessiontype", "stdinnull", "stricthostkeychecking", "tcpkeepalive",
 		"connectionattempts", "numberofpasswordprompts", "serveralivecountmax",

@@ -232,3 +232,38 @@ func TestStdioForwardUnderOpenSSH(t *testing.T) {
 		t.Fatalf("ssh through rssh -W: %s", r)
 	}
 }
+
+// HashKnownHosts yes (Debian's system default) records the new key hashed,
+// in a form OpenSSH's ssh then trusts.
+func TestAcceptNewHashed(t *testing.T) {
+	w := newWorld(t, "", "\tHashKnownHosts yes")
+	w.writeFile("known_hosts", "")
+	if r := w.rssh(nil, "-o", "StrictHostKeyChecking=accept-new", "target", "true"); r.code != 0 {
+		t.Fatalf("accept-new: %s", r)
+	}
+	kh, _ := os.ReadFile(w.knownHosts)
+	if !strings.HasPrefix(string(kh), "|1|") || strings.Contains(string(kh), "127.0.0.1") {
+		t.Fatalf("want one hashed line, got %q", kh)
+	}
+	if r := w.ssh(nil, "target", "true"); r.code != 0 {
+		t.Fatalf("ssh with the hashed line rssh wrote: %s", r)
+	}
+}
+
+// Algorithm lists the user sets are honoured (the server's log names the
+// negotiated cipher); unset, x/crypto's AES-GCM-first default applies.
+func TestCipherChoice(t *testing.T) {
+	w := newWorld(t, "", "")
+	if r := w.rssh(nil, "-c", "aes256-ctr", "target", "true"); r.code != 0 {
+		t.Fatalf("-c aes256-ctr: %s", r)
+	}
+	if !strings.Contains(w.sshd.Log(), "cipher: aes256-ctr") {
+		t.Fatalf("sshd did not negotiate aes256-ctr:\n%s", w.sshd.Log())
+	}
+	if r := w.rssh(nil, "target", "true"); r.code != 0 {
+		t.Fatalf("default: %s", r)
+	}
+	if !strings.Contains(w.sshd.Log(), "cipher: aes128-gcm@openssh.com") {
+		t.Fatalf("default cipher was not AES-GCM:\n%s", w.sshd.Log())
+	}
+}

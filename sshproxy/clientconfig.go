@@ -43,13 +43,13 @@ func (cl *Client) clientConfig(cfg *config.Config) (*ssh.ClientConfig, func(), e
 	}
 	all := ssh.SupportedAlgorithms()
 	insecure := ssh.InsecureAlgorithms()
-	if isSet(cfg, "kexalgorithms") {
+	if cfg.IsSet("kexalgorithms") {
 		cc.KeyExchanges = known(cfg.KexAlgorithms, all.KeyExchanges, insecure.KeyExchanges)
 	}
-	if isSet(cfg, "ciphers") {
+	if cfg.IsSet("ciphers") {
 		cc.Ciphers = known(cfg.Ciphers, all.Ciphers, insecure.Ciphers)
 	}
-	if isSet(cfg, "macs") {
+	if cfg.IsSet("macs") {
 		cc.MACs = known(cfg.MACs, all.MACs, insecure.MACs)
 	}
 	return cc, cleanup, nil
@@ -111,6 +111,3 @@ func classifyHandshakeError(err error, cfg *config.Config) error {
 type AuthError struct{ Msg string }
 
 func (e *AuthError) Error() string { return e.Msg }
-
-// isSet reports whether the user configured keyword. TODO: config.IsSet.
-func isSet(cfg *config.Config, keyword string) bool { return false }

@@ -66,8 +66,11 @@ func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []stri
 	if len(algos) == 0 {
 		algos = supported
 	}
-	if known := db.HostKeyAlgorithms(name, port, algos); len(known) > 0 {
-		algos = known
+	// As OpenSSH, an explicit HostKeyAlgorithms is taken as the user's order.
+	if !cfg.IsSet("hostkeyalgorithms") {
+		if known := db.HostKeyAlgorithms(name, port, algos); len(known) > 0 {
+			algos = known
+		}
 	}
 	cb := func(_ string, _ net.Addr, key ssh.PublicKey) error {
 		shown := displayName(name, port)
@@ -133,7 +136,7 @@ func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []stri
 		if len(cfg.UserKnownHostsFiles) == 0 || cfg.UserKnownHostsFiles[0] == "/dev/null" {
 			return nil
 		}
-		if err := hostkeys.Append(cfg.UserKnownHostsFiles[0], name, port, key, false /* TODO(hashknownhosts) */); err != nil {
+		if err := hostkeys.Append(cfg.UserKnownHostsFiles[0], name, port, key, cfg.HashKnownHosts); err != nil {
 			cl.Log.Warn(fmt.Sprintf("Failed to add the host to the list of known hosts (%s): %v", cfg.UserKnownHostsFiles[0], err))
 			return nil
 		}
