@@ -99,17 +99,22 @@ func (s *opSource) Fetch(ctx context.Context, ref string) (Token, error) {
 			return Token{}, err
 		}
 		if attempt >= s.o.Attempts {
-			e.msg += fmt.Sprintf(" (gave up after %d attempts)", attempt)
+			e.msg += gaveUp(attempt)
 			return Token{}, e
 		}
 		wait := s.backoff(attempt)
-		if d := retryInDuration(e.RetryIn); d > wait {
-			wait = d
+		asked := retryInDuration(e.RetryIn)
+		if asked > wait {
+			wait = asked
 		}
 		if time.Now().Add(wait).After(deadline) {
-			// Includes a rate limit that says "retry in 58 minutes": say so
-			// rather than sleep through it.
-			e.msg += fmt.Sprintf(" (gave up after %d attempts)", attempt)
+			if asked == wait {
+				// A rate limit that says "retry in 58 minutes": say so
+				// rather than sleep through it.
+				e.msg += " (not retried: 1Password asks for a longer wait than rssh retries for)"
+			} else {
+				e.msg += gaveUp(attempt)
+			}
 			return Token{}, e
 		}
 		s.o.Log.Debug("op read failed, retrying", "ref", ref, "attempt", attempt, "in", wait.Round(time.Millisecond), "err", e.msg)
@@ -121,6 +126,13 @@ func (s *opSource) Fetch(ctx context.Context, ref string) (Token, error) {
 		case <-t.C:
 		}
 	}
+}
+
+func gaveUp(attempts int) string {
+	if attempts == 1 {
+		return " (gave up after 1 attempt)"
+	}
+	return fmt.Sprintf(" (gave up after %d attempts)", attempts)
 }
 
 func (s *opSource) backoff(attempt int) time.Duration {
@@ -322,7 +334,8 @@ func opMessage(stderr string) string {
 	lines := strings.Split(strings.TrimSpace(stderr), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
 		if l := strings.TrimSpace(lines[i]); l != "" {
-			return opErrPrefix.ReplaceAllString(l, "")
+			// Our messages end without a period; op's do.
+			return strings.TrimRight(opErrPrefix.ReplaceAllString(l, ""), ". ")
 		}
 	}
 	return ""
