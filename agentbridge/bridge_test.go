@@ -33,7 +33,9 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) all() []string { return []string{fp(f.k1.PublicKey), fp(f.k2.PublicKey), fp(f.kRSA.PublicKey)} }
+func (f *fixture) all() []string {
+	return []string{fp(f.k1.PublicKey), fp(f.k2.PublicKey), fp(f.kRSA.PublicKey)}
+}
 
 // The owner lists with the real ssh-add and signs, RSA flags included, and is
 // not restricted by --allow-key or --allow-host-key (acceptance 1, 2).

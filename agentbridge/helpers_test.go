@@ -172,7 +172,8 @@ func startBridge(t testing.TB, cfg Config, adjust func(*Bridge)) *testBridge {
 			t.Errorf("socket %s left behind: %v", cfg.Listen, err)
 		}
 		if t.Failed() {
-			t.Logf("audit log:\n%s", audit.String())
+			lines := strings.Split(strings.TrimSpace(audit.String()), "\n")
+			t.Logf("audit log (last %d of %d lines):\n%s", min(40, len(lines)), len(lines), strings.Join(lines[max(0, len(lines)-40):], "\n"))
 		}
 	})
 	tb := &testBridge{Bridge: b, sock: cfg.Listen, audit: audit}

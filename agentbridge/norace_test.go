@@ -1,0 +1,5 @@
+//go:build !race
+
+package agentbridge
+
+const raceEnabled = false
