@@ -27,8 +27,8 @@ type Source interface {
 type OpOptions struct {
 	// Path is the op binary; "" looks up "op" on PATH.
 	Path string
-	// Environ is the environment op's is scrubbed from; nil means
-	// os.Environ().
+	// Environ is the environment op's own is picked from (see passEnv);
+	// nil means os.Environ().
 	Environ []string
 	// PassServiceAccountToken lets OP_SERVICE_ACCOUNT_TOKEN (and Connect's
 	// OP_CONNECT_HOST/OP_CONNECT_TOKEN) through to op, for a laptop that

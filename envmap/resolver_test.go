@@ -25,7 +25,7 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // debugLog captures everything the package logs at any level.
@@ -39,7 +39,11 @@ type syncWriter struct {
 	w  *bytes.Buffer
 }
 
-func (s *syncWriter) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.w.Write(p) }
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
 
 func checkNoTokens(t *testing.T, what, out string, tokens map[string]string) {
 	t.Helper()
@@ -346,7 +350,9 @@ type brokenCache struct{ noCache }
 func (brokenCache) Get(string, string) (Token, time.Time, bool, error) {
 	return Token{}, time.Time{}, false, errors.New("keyring went away")
 }
-func (brokenCache) Put(string, string, Token, time.Time) error { return errors.New("keyring went away") }
+func (brokenCache) Put(string, string, Token, time.Time) error {
+	return errors.New("keyring went away")
+}
 
 // Bad input fails before anything runs.
 func TestResolverRejectsBadInput(t *testing.T) {

@@ -50,12 +50,6 @@ func (t Token) Wipe() {
 	t.s.b = nil
 }
 
-// clone returns a Token with its own copy of the bytes, so that a cache and
-// a caller can each wipe theirs.
-func (t Token) clone() Token {
-	return NewToken(append([]byte(nil), t.Reveal()...))
-}
-
 func (Token) String() string   { return redacted }
 func (Token) GoString() string { return "envmap.Token{" + redacted + "}" }
 
