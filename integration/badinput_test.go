@@ -63,3 +63,34 @@ func deadPort(t *testing.T) int {
 	l.Close()
 	return p
 }
+
+// ConnectTimeout bounds the banner exchange too, as in OpenSSH: a server that
+// accepts and says nothing is given up on.
+func TestConnectTimeoutCoversHandshake(t *testing.T) {
+	w := newWorld(t, "", "")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		var held []net.Conn // keep accepted conns open and silent
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	port := l.Addr().(*net.TCPAddr).Port
+	r := w.rssh(nil, "-o", "ConnectTimeout=1", "-p", strconv.Itoa(port), "target", "true")
+	if r.code != 255 || !strings.Contains(r.stderr, "timed out during banner exchange") {
+		t.Fatalf("want a banner timeout, got %s", r)
+	}
+}

@@ -63,7 +63,7 @@ func TestExecBulkBothWays(t *testing.T) {
 		t.Fatalf("upload: want %s, got %s", want, up)
 	}
 
-	file := filepath.Join(w.dir, "blob")
+	file := filepath.Join(w.remoteDir(), "blob")
 	if err := os.WriteFile(file, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestHostKeyMismatchRefused(t *testing.T) {
 	w := newWorld(t, "", "")
 	other := testenv.NewKey(t, w.dir, "other_host_key")
 	w.writeFile("known_hosts", fmt.Sprintf("[127.0.0.1]:%d %s\n", w.sshd.Port, other.AuthorizedLine()))
-	marker := filepath.Join(w.dir, "ran")
+	marker := filepath.Join(w.remoteDir(), "ran")
 	for _, strict := range []string{"yes", "no", "accept-new"} {
 		r := w.rssh(nil, "-o", "StrictHostKeyChecking="+strict, "target", "touch "+marker)
 		if r.code != 255 || !strings.Contains(r.stderr, "HOST IDENTIFICATION HAS CHANGED") || !strings.Contains(r.stderr, "rssh: hint: ") {
@@ -92,6 +92,14 @@ func TestHostKeyMismatchRefused(t *testing.T) {
 	}
 	if log := w.sshd.Log(); strings.Contains(log, "Accepted publickey") || strings.Contains(log, "Postponed publickey") {
 		t.Fatal("authentication reached the server despite the mismatch")
+	}
+	// Control: with the right key known, the same command does create the marker.
+	w.writeFile("known_hosts", w.sshd.KnownHostsLine()+"\n")
+	if r := w.rssh(nil, "target", "touch "+marker); r.code != 0 {
+		t.Fatalf("control run: %s", r)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("control run did not create the marker: %v", err)
 	}
 }
 

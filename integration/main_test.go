@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/rssh/rssh/internal/testenv"
 )
 
@@ -58,7 +60,9 @@ func newWorld(t *testing.T, user string, extra string) *world {
 	w := &world{t: t, dir: t.TempDir()}
 	w.sshd = testenv.StartSSHD(t, testenv.SSHDOptions{})
 	if user == "" {
-		user = testenv.CurrentUser(t)
+		// Not root: root's login scripts on CI-like images take a second or
+		// more per command under load, which makes tests slow and flaky.
+		user = testenv.LoginUser(t)
 	}
 	w.user = user
 	w.key = testenv.NewKey(t, w.dir, "id_ed25519")
@@ -90,6 +94,18 @@ func hostBlock(alias string, s *testenv.SSHD, user, key, knownHosts, extra strin
 
 func (w *world) writeConfig(extra string) {
 	w.config = w.writeFile("ssh_config", hostBlock("target", w.sshd, w.user, w.key.Path, w.knownHosts, extra))
+}
+
+// remoteDir is a directory the login user can read and write, for files a
+// remote command reads or creates.
+func (w *world) remoteDir() string {
+	w.t.Helper()
+	d := filepath.Join(w.sshd.Dir, "shared")
+	if err := os.MkdirAll(d, 0o777); err != nil {
+		w.t.Fatal(err)
+	}
+	os.Chmod(d, 0o1777)
+	return d
 }
 
 func (w *world) writeFile(name, content string) string {
@@ -160,4 +176,17 @@ func (r result) String() string {
 
 func testenvCmd(program string, args ...string) ([]byte, error) {
 	return exec.Command(program, args...).CombinedOutput()
+}
+
+func mustPub(t *testing.T, path string) ssh.PublicKey {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _, _, _, err := ssh.ParseAuthorizedKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
