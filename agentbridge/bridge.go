@@ -73,11 +73,12 @@ func set(xs []string) map[string]bool {
 	return m
 }
 
-// Listen is the socket path the bridge serves on, with defaults applied.
-func (b *Bridge) Listen() string { return b.cfg.Listen }
+// ListenPath is the socket path the bridge serves on, defaults applied:
+// what the CLI prints and the Nix daemon's SSH_AUTH_SOCK names.
+func (b *Bridge) ListenPath() string { return b.cfg.Listen }
 
-// Upstream is the agent socket the bridge forwards to, with defaults applied.
-func (b *Bridge) Upstream() string { return b.cfg.Upstream }
+// UpstreamPath is the agent socket the bridge forwards to, defaults applied.
+func (b *Bridge) UpstreamPath() string { return b.cfg.Upstream }
 
 // Serve listens on the socket and serves until ctx is cancelled (the CLI
 // cancels it on SIGTERM and SIGINT), then closes every connection, removes

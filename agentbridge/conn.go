@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -326,19 +327,47 @@ func (c *conn) roundTrip(msg []byte) ([]byte, error) {
 
 func (c *conn) upstream() (net.Conn, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
+	up, closed := c.up, c.closed
+	c.mu.Unlock()
+	if closed {
 		return nil, net.ErrClosed
 	}
-	if c.up != nil {
-		return c.up, nil
+	if up != nil {
+		return up, nil
 	}
-	up, err := net.DialTimeout("unix", c.b.cfg.Upstream, upstreamDialTimeout)
+	// Dial without the lock, so that close (from Serve's shutdown) never
+	// waits for a dial; only this connection's goroutine sets c.up.
+	up, err := dialUpstream(c.b.cfg.Upstream)
 	if err != nil {
 		return nil, err
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		up.Close()
+		return nil, net.ErrClosed
+	}
 	c.up = up
 	return up, nil
+}
+
+// dialUpstream connects to the upstream agent. A unix-socket connect fails
+// with EAGAIN while the agent's listen backlog is full (OpenSSH's ssh-agent
+// listens with a backlog of 128, so 200 peers arriving at once overflow it):
+// that is a busy agent, retried briefly. An agent that is not there
+// (ENOENT, ECONNREFUSED) fails at once, so the peer gets its failure answer
+// without waiting.
+func dialUpstream(path string) (net.Conn, error) {
+	deadline := time.Now().Add(upstreamDialTimeout)
+	pause := time.Millisecond
+	for {
+		up, err := net.DialTimeout("unix", path, time.Until(deadline))
+		if err == nil || !errors.Is(err, syscall.EAGAIN) || time.Now().Add(pause).After(deadline) {
+			return up, err
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 50*time.Millisecond)
+	}
 }
 
 // dropUpstream forgets the upstream connection, and with it the bind: a new

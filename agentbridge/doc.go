@@ -15,6 +15,17 @@
 // even for the owner: a bridge socket is reachable by more than the owner,
 // so it offers less than the agent behind it.
 //
+// Audit lines are slog records with the message "audit" and these
+// attributes: conn (a per-bridge connection number), uid, pid, cmd (the
+// peer, from the kernel when it connected), op (connect, list, sign,
+// session-bind, extension, add, remove, lock, …, close), decision (allowed
+// or refused), reason, and where they apply key and host_key (OpenSSH
+// SHA256: fingerprints; host_key is the connection's bound server), flags
+// (the sign request's, passed on unchanged), result (what the upstream agent
+// did with an allowed request), keys and hidden (a filtered list),
+// forwarding (a session-bind's flag) and extension (a refused extension's
+// name). Signatures and refusals are logged at Info, the rest at Debug.
+//
 // Its own wire code replaces x/crypto's agent.ServeAgent on purpose: the
 // bridge must see and audit each request raw (the session-bind extension,
 // signature flags, the key blob as sent) and ServeAgent logs refusals to the
