@@ -24,7 +24,8 @@
 // (the sign request's, passed on unchanged), result (what the upstream agent
 // did with an allowed request), keys and hidden (a filtered list),
 // forwarding (a session-bind's flag) and extension (a refused extension's
-// name). Signatures and refusals are logged at Info, the rest at Debug.
+// name). Signatures, session-binds, filtered lists and refusals are logged
+// at Info, an unreachable or misbehaving upstream at Warn, the rest at Debug.
 //
 // Its own wire code replaces x/crypto's agent.ServeAgent on purpose: the
 // bridge must see and audit each request raw (the session-bind extension,
