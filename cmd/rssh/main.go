@@ -34,6 +34,16 @@ type stdio struct {
 
 // run is rssh minus the process: it returns the exit status.
 func run(args []string, std stdio, getenv func(string) string) int {
+	// rssh's own modes take a leading long option, so no host name can
+	// shadow them (a host called "bridge" is still `rssh bridge`).
+	if len(args) > 0 {
+		switch args[0] {
+		case "--bridge":
+			return runBridge(args[1:], std, getenv)
+		case "--token":
+			return runToken(args[1:], std, getenv)
+		}
+	}
 	inv, err := parseArgs(args)
 	if err != nil {
 		fail(std.err, err)
