@@ -180,6 +180,10 @@ func (b *benchTB) Fatalf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 	os.Exit(1)
 }
+func (b *benchTB) Errorf(format string, args ...any) {
+	b.failed = true
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
 func (b *benchTB) Logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 func (b *benchTB) Skipf(format string, args ...any) {
 	b.Fatalf(format, args...)

@@ -7,10 +7,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rssh/rssh/internal/testenv"
 )
 
 // fastOp is the op source with retry delays small enough for tests.
-func fastOp(f *fakeOp, mod ...func(*OpOptions)) Source {
+func fastOp(f *testenv.FakeOp, mod ...func(*OpOptions)) Source {
 	o := OpOptions{Path: f.Path, BaseDelay: time.Millisecond, Environ: []string{"PATH=/usr/bin:/bin"}}
 	for _, m := range mod {
 		m(&o)
@@ -31,14 +33,14 @@ func TestOpReadsToken(t *testing.T) {
 			t.Errorf("%s: got a %d-byte token, want the %d-byte one op printed (newline trimmed)", env, len(got), len(want))
 		}
 	}
-	runs := f.runs(t)
+	runs := f.Runs(t)
 	if len(runs) != 3 {
 		t.Fatalf("op ran %d times, want 3", len(runs))
 	}
 	if want := "argv <read> <op://Admin Vault/SA - production/credential>"; !strings.Contains(strings.Join(runs, "\n"), want) {
 		t.Errorf("argv %q: want the reference as one argument: %s", runs, want)
 	}
-	f.checkArgv(t) // includes: OP_SERVICE_ACCOUNT_TOKEN was not passed through
+	f.CheckArgv(t) // includes: OP_SERVICE_ACCOUNT_TOKEN was not passed through
 }
 
 func TestOpPassesServiceAccountTokenOnlyWhenMeant(t *testing.T) {
@@ -93,10 +95,10 @@ func TestOpMissing(t *testing.T) {
 
 func TestOpNotSignedIn(t *testing.T) {
 	f := newFakeOp(t, "Admin")
-	f.failNext(t, 100, opErrStamp+"You are not currently signed in. Please run `op signin --help` for instructions")
+	f.FailNext(t, 100, testenv.OpErrStamp+"You are not currently signed in. Please run `op signin --help` for instructions")
 	_, err := fastOp(f).Fetch(context.Background(), Reference(f.Vault, "production"))
 	checkErr(t, err, ErrNotSignedIn, []string{`"SA - production"`, "not signed in"}, []string{"op signin", "unlock the 1Password app", "--env none"})
-	if n := len(f.runs(t)); n != 1 {
+	if n := len(f.Runs(t)); n != 1 {
 		t.Errorf("op ran %d times for a not-signed-in failure, want 1 (not retried)", n)
 	}
 }
@@ -108,7 +110,7 @@ func TestOpItemNotFound(t *testing.T) {
 	if strings.Contains(e.Error(), "[ERROR]") {
 		t.Errorf("op's log prefix kept in %q", e.Error())
 	}
-	if n := len(f.runs(t)); n != 1 {
+	if n := len(f.Runs(t)); n != 1 {
 		t.Errorf("op ran %d times, want 1", n)
 	}
 
@@ -116,11 +118,11 @@ func TestOpItemNotFound(t *testing.T) {
 	checkErr(t, err, ErrNotFound, []string{`"Nope"`}, []string{VaultVar})
 }
 
-const tooMany = opErrStamp + "(429) Too Many Requests: You've reached the maximum number of this type of requests this service account is allowed to make."
+const tooMany = testenv.OpErrStamp + "(429) Too Many Requests: You've reached the maximum number of this type of requests this service account is allowed to make."
 
 func TestOpRetries429ThenSucceeds(t *testing.T) {
 	f := newFakeOp(t, "Admin")
-	f.failNext(t, 2, tooMany)
+	f.FailNext(t, 2, tooMany)
 	tok, err := fastOp(f).Fetch(context.Background(), Reference(f.Vault, "production"))
 	if err != nil {
 		t.Fatalf("after two 429s: %v", err)
@@ -128,22 +130,22 @@ func TestOpRetries429ThenSucceeds(t *testing.T) {
 	if string(tok.Reveal()) != f.Tokens["production"] {
 		t.Error("wrong token after retries")
 	}
-	if n := len(f.runs(t)); n != 3 {
+	if n := len(f.Runs(t)); n != 3 {
 		t.Errorf("op ran %d times, want 3 (two 429s, then the answer)", n)
 	}
-	f.checkArgv(t)
+	f.CheckArgv(t)
 }
 
 func TestOpRetryInIsShownNotSlept(t *testing.T) {
 	f := newFakeOp(t, "Admin")
-	f.failNext(t, 100, tooMany+" Please retry in 58 minutes or try other requests.")
+	f.FailNext(t, 100, tooMany+" Please retry in 58 minutes or try other requests.")
 	start := time.Now()
 	_, err := fastOp(f).Fetch(context.Background(), Reference(f.Vault, "production"))
 	e := checkErr(t, err, ErrRateLimited, []string{"Too Many Requests", "retry in 58 minutes"}, []string{"58 minutes", "--env none"})
 	if e.RetryIn != "58 minutes" {
 		t.Errorf("RetryIn = %q, want %q", e.RetryIn, "58 minutes")
 	}
-	if n := len(f.runs(t)); n != 1 {
+	if n := len(f.Runs(t)); n != 1 {
 		t.Errorf("op ran %d times, want 1: a wait longer than the retry budget ends the fetch", n)
 	}
 	if d := time.Since(start); d > 5*time.Second {
@@ -153,27 +155,27 @@ func TestOpRetryInIsShownNotSlept(t *testing.T) {
 
 func TestOpTransientRetriesAreBounded(t *testing.T) {
 	f := newFakeOp(t, "Admin")
-	f.failNext(t, 100, opErrStamp+`Get "https://my.1password.com/api/v2/account": dial tcp: lookup my.1password.com: no such host`)
+	f.FailNext(t, 100, testenv.OpErrStamp+`Get "https://my.1password.com/api/v2/account": dial tcp: lookup my.1password.com: no such host`)
 	_, err := fastOp(f, func(o *OpOptions) { o.Attempts = 3 }).Fetch(context.Background(), Reference(f.Vault, "production"))
 	checkErr(t, err, ErrTransient, []string{"no such host", "after 3 attempts"}, []string{"network"})
-	if n := len(f.runs(t)); n != 3 {
+	if n := len(f.Runs(t)); n != 3 {
 		t.Errorf("op ran %d times, want 3 (the attempt bound)", n)
 	}
 
 	// The time bound: a budget smaller than the first backoff stops after one run.
 	f2 := newFakeOp(t, "Admin")
-	f2.failNext(t, 100, opErrStamp+"i/o timeout")
+	f2.FailNext(t, 100, testenv.OpErrStamp+"i/o timeout")
 	_, err = fastOp(f2, func(o *OpOptions) { o.BaseDelay = time.Second; o.MaxElapsed = 100 * time.Millisecond }).
 		Fetch(context.Background(), Reference(f2.Vault, "production"))
 	checkErr(t, err, ErrTransient, nil, nil)
-	if n := len(f2.runs(t)); n != 1 {
+	if n := len(f2.Runs(t)); n != 1 {
 		t.Errorf("op ran %d times, want 1 (the time bound)", n)
 	}
 }
 
 func TestOpAttemptTimeout(t *testing.T) {
 	f := newFakeOp(t, "Admin")
-	f.write(t, "hold", "")
+	f.Write(t, "hold", "")
 	_, err := fastOp(f, func(o *OpOptions) { o.Attempts = 1; o.AttemptTimeout = 200 * time.Millisecond }).
 		Fetch(context.Background(), Reference(f.Vault, "production"))
 	checkErr(t, err, ErrTransient, []string{"did not answer"}, nil)

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rssh/rssh/internal/testenv"
 )
 
 // clock is an adjustable Now for TTL tests.
@@ -66,9 +68,9 @@ func wantToken(t *testing.T, tok Token, err error, want string) {
 	}
 }
 
-func (f *fakeOp) wantRuns(t *testing.T, n int, when string) {
+func wantRuns(t *testing.T, f *testenv.FakeOp, n int, when string) {
 	t.Helper()
-	if got := len(f.runs(t)); got != n {
+	if got := len(f.Runs(t)); got != n {
 		t.Fatalf("%s: op has run %d times, want %d", when, got, n)
 	}
 }
@@ -95,12 +97,12 @@ func TestResolverSecretServiceCache(t *testing.T) {
 	}
 	tok, err := r.Token(ctx, f.Vault, "production")
 	wantToken(t, tok, err, want)
-	f.wantRuns(t, 1, "first Token")
+	wantRuns(t, f, 1, "first Token")
 	tok.Wipe()
 
 	tok, err = r.Token(ctx, f.Vault, "production")
 	wantToken(t, tok, err, want)
-	f.wantRuns(t, 1, "second Token (cache hit)")
+	wantRuns(t, f, 1, "second Token (cache hit)")
 	if c, ok := r.Cached(f.Vault, "production"); !ok || string(c.Reveal()) != want {
 		t.Error("Cached: no hit after a fetch")
 	}
@@ -119,31 +121,31 @@ func TestResolverSecretServiceCache(t *testing.T) {
 	clk.Add(DefaultTTL - time.Second)
 	tok, err = r.Token(ctx, f.Vault, "production")
 	wantToken(t, tok, err, want)
-	f.wantRuns(t, 1, "Token just inside the TTL")
+	wantRuns(t, f, 1, "Token just inside the TTL")
 
 	clk.Add(2 * time.Second)
 	tok, err = r.Token(ctx, f.Vault, "production")
 	wantToken(t, tok, err, want)
-	f.wantRuns(t, 2, "Token after the TTL")
+	wantRuns(t, f, 2, "Token after the TTL")
 	tok, err = r.Token(ctx, f.Vault, "production")
 	wantToken(t, tok, err, want)
-	f.wantRuns(t, 2, "Token after the refetch")
+	wantRuns(t, f, 2, "Token after the refetch")
 
 	if err := r.Clear(f.Vault, "production"); err != nil {
 		t.Fatal(err)
 	}
 	tok, err = r.Token(ctx, f.Vault, "production")
 	wantToken(t, tok, err, want)
-	f.wantRuns(t, 3, "Token after Clear")
+	wantRuns(t, f, 3, "Token after Clear")
 
 	tok, err = r.Refresh(ctx, f.Vault, "production")
 	wantToken(t, tok, err, want)
-	f.wantRuns(t, 4, "Refresh")
+	wantRuns(t, f, 4, "Refresh")
 
 	// Another environment is its own entry; Clear of all empties the list.
 	tok, err = r.Token(ctx, f.Vault, "development")
 	wantToken(t, tok, err, f.Tokens["development"])
-	f.wantRuns(t, 5, "Token for development")
+	wantRuns(t, f, 5, "Token for development")
 	if es, _ := r.List(); len(es) != 2 || es[0].Env != "development" || es[1].Env != "production" {
 		t.Errorf("List = %+v, want development and production", es)
 	}
@@ -154,7 +156,7 @@ func TestResolverSecretServiceCache(t *testing.T) {
 		t.Errorf("List after Clear all = %+v", es)
 	}
 
-	f.checkArgv(t)
+	f.CheckArgv(t)
 	checkNoTokens(t, "the debug log", logBuf.String(), f.Tokens)
 	// The keyring's own file is encrypted; nothing else may hold a token.
 	scanForTokens(t, f.Tokens, s.Root, f.Dir)
@@ -181,12 +183,12 @@ func TestResolverWithoutDBus(t *testing.T) {
 		tok, err := r.Token(context.Background(), f.Vault, "staging")
 		wantToken(t, tok, err, f.Tokens["staging"])
 		tok.Wipe()
-		f.wantRuns(t, i, fmt.Sprintf("Token #%d", i))
+		wantRuns(t, f, i, fmt.Sprintf("Token #%d", i))
 	}
 	if es, err := r.List(); err != nil || len(es) != 0 {
 		t.Errorf("List = %v, %v", es, err)
 	}
-	f.checkArgv(t)
+	f.CheckArgv(t)
 	checkNoTokens(t, "the debug log", logBuf.String(), f.Tokens)
 	scanForTokens(t, f.Tokens, s.Root, f.Dir, os.TempDir())
 }
@@ -213,7 +215,7 @@ func TestResolverSingleFlightGoroutines(t *testing.T) {
 	s := newSandbox(t)
 	startKeyring(t, s)
 	f := newFakeOp(t, "Admin")
-	f.write(t, "hold", "")
+	f.Write(t, "hold", "")
 	cache := OpenCache(nil)
 	if _, ok := cache.(*secretServiceCache); !ok {
 		t.Fatalf("no Secret Service cache: %v", cache)
@@ -238,7 +240,7 @@ func TestResolverSingleFlightGoroutines(t *testing.T) {
 			t.Errorf("caller %d: err %v, right token %v", i, errs[i], results[i] == f.Tokens["production"])
 		}
 	}
-	f.wantRuns(t, 1, "two concurrent cold-cache Token calls")
+	wantRuns(t, f, 1, "two concurrent cold-cache Token calls")
 }
 
 // Acceptance 6 (envmap part), across processes: two rssh-like processes
@@ -247,7 +249,7 @@ func TestResolverSingleFlightProcesses(t *testing.T) {
 	s := newSandbox(t)
 	startKeyring(t, s)
 	f := newFakeOp(t, "Admin")
-	f.write(t, "hold", "")
+	f.Write(t, "hold", "")
 	type result struct {
 		out []byte
 		err error
@@ -278,8 +280,8 @@ func TestResolverSingleFlightProcesses(t *testing.T) {
 			t.Errorf("helper printed %q, want the token's sha256", got)
 		}
 	}
-	f.wantRuns(t, 1, "two processes with a cold cache")
-	f.checkArgv(t)
+	wantRuns(t, f, 1, "two processes with a cold cache")
+	f.CheckArgv(t)
 }
 
 // TestHelperProcess is one rssh-like process for the test above: it resolves
@@ -308,9 +310,9 @@ func TestHelperProcess(t *testing.T) {
 // releaseWhenBothIn waits until op has started for one caller and the other
 // caller is blocked on the lock (the kernel lists it as a waiter in
 // /proc/locks, so it has already missed the cache), then lets op answer.
-func releaseWhenBothIn(t *testing.T, f *fakeOp, lock string) {
+func releaseWhenBothIn(t *testing.T, f *testenv.FakeOp, lock string) {
 	t.Helper()
-	waitFile(t, filepath.Join(f.Dir, "started.*"), 20*time.Second)
+	testenv.WaitFile(t, filepath.Join(f.Dir, "started.*"), 20*time.Second)
 	fi, err := os.Stat(lock)
 	if err != nil {
 		t.Fatal(err)
@@ -336,7 +338,7 @@ func releaseWhenBothIn(t *testing.T, f *fakeOp, lock string) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	f.write(t, "release", "")
+	f.Write(t, "release", "")
 }
 
 // A failing cache is a miss, never a failure: the token still arrives.
@@ -366,5 +368,5 @@ func TestResolverRejectsBadInput(t *testing.T) {
 	if _, err := r.Token(context.Background(), "", "prod"); !errors.Is(err, ErrNoVault) {
 		t.Errorf("no vault: %v", err)
 	}
-	f.wantRuns(t, 0, "bad input")
+	wantRuns(t, f, 0, "bad input")
 }

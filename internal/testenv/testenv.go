@@ -32,6 +32,7 @@ import (
 type TB interface {
 	Helper()
 	Fatalf(format string, args ...any)
+	Errorf(format string, args ...any)
 	Logf(format string, args ...any)
 	Skipf(format string, args ...any)
 	Cleanup(func())
