@@ -112,6 +112,12 @@ type Config struct {
 	TCPKeepAlive       bool
 	Compression        bool
 
+	// rssh's own settings (ssh_config keywords OpenSSH ignores with
+	// "IgnoreUnknown Rssh*").
+	RequireEnv     bool          // RsshRequireEnv: a refused token is fatal
+	TokenTransport string        // RsshTokenTransport: "env" (default) or "lc"
+	TokenTTL       time.Duration // RsshTokenTTL: cache lifetime; 0 means the default
+
 	SetEnv    []string // the winning SetEnv line's NAME=value items, quotes removed
 	SetEnvPos Pos      // where that line is
 	SendEnv   []string // patterns

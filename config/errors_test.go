@@ -137,11 +137,21 @@ func TestBadPermissionsOnInclude(t *testing.T) {
 }
 
 // Every keyword rssh accepts is one ssh accepts (so rssh is not more
-// permissive), checked against the real binary.
+// permissive), checked against the real binary — except rssh's own Rssh*
+// settings, which ssh accepts under "IgnoreUnknown Rssh*".
 func TestKeywordsAcceptedBySSH(t *testing.T) {
 	ssh := requireSSH(t)
 	tmp := t.TempDir()
 	for kw := range keywords {
+		if strings.HasPrefix(kw, "rssh") {
+			cfg := filepath.Join(tmp, "c")
+			os.WriteFile(cfg, []byte("IgnoreUnknown Rssh*\n"+kw+" x\n"), 0o644)
+			out, err := exec.Command(ssh, "-G", "-F", cfg, "h").CombinedOutput()
+			if err != nil {
+				t.Errorf("ssh rejects %s even under IgnoreUnknown Rssh*: %s", kw, out)
+			}
+			continue
+		}
 		cfg := filepath.Join(tmp, "c")
 		if err := os.WriteFile(cfg, []byte(kw+" x\n"), 0o644); err != nil {
 			t.Fatal(err)

@@ -60,6 +60,9 @@ var keywords = map[string]kind{
 	"serveraliveinterval": kOurs, "protocolkeepalives": kOurs, "setuptimeout": kOurs,
 	"serveralivecountmax": kOurs, "sendenv": kOurs, "setenv": kOurs,
 	"controlpath": kString, "controlmaster": kMulti, "controlpersist": kString,
+	// rssh's own settings. OpenSSH rejects them unless the config says
+	// "IgnoreUnknown Rssh*", which the README tells users to add.
+	"rsshrequireenv": kOurs, "rsshtokentransport": kOurs, "rsshtokenttl": kOurs,
 	"hashknownhosts": kOurs, "include": kOurs, "tunnel": kMulti, "tunneldevice": kString,
 	"localcommand": kCommand, "permitlocalcommand": kFlag, "remotecommand": kOurs,
 	"visualhostkey": kFlag, "kexalgorithms": kOurs, "ipqos": kNoArgCheck,

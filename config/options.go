@@ -20,6 +20,8 @@ type options struct {
 	kbdInteractive   int
 	pubkeyAuth       int // one of pubkey* below
 	batchMode        int
+	requireEnv       int // rssh: RsshRequireEnv
+	tokenTTL         int // rssh: RsshTokenTTL, seconds
 	hashKnownHosts   int
 	strictHostKey    int
 	compression      int
@@ -52,6 +54,7 @@ type options struct {
 
 	hostname, hostKeyAlias, proxyCommand, user, bindAddress *sval
 	identityAgent, remoteCommand, ignoredUnknown            *sval
+	tokenTransport                                          *sval // rssh: RsshTokenTransport
 
 	jumpUser, jumpHost, jumpExtra *string
 	jumpPort                      int
@@ -130,7 +133,7 @@ const (
 func newOptions() *options {
 	return &options{
 		forwardAgent: -1, exitOnFwdFailure: -1, clearForwardings: -1,
-		passwordAuth: -1, kbdInteractive: -1, pubkeyAuth: -1, batchMode: -1, hashKnownHosts: -1,
+		passwordAuth: -1, kbdInteractive: -1, pubkeyAuth: -1, batchMode: -1, requireEnv: -1, tokenTTL: -1, hashKnownHosts: -1,
 		strictHostKey: -1, compression: -1, tcpKeepAlive: -1, port: -1,
 		addressFamily: -1, connAttempts: -1, connectTimeout: -1,
 		numPassPrompts: -1, logLevel: -1, identitiesOnly: -1,

@@ -316,6 +316,16 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		err = parseMultiTo(&o.batchMode, multiFlag)
 	case "hashknownhosts":
 		err = parseMultiTo(&o.hashKnownHosts, multiFlag)
+	case "rsshrequireenv":
+		err = parseMultiTo(&o.requireEnv, multiFlag)
+	case "rsshtokenttl":
+		err = parseTimeTo(&o.tokenTTL)
+	case "rsshtokentransport":
+		arg, _ := next()
+		if arg != "env" && arg != "lc" {
+			return errorf(pos, "bad RsshTokenTransport %q: want env or lc", arg)
+		}
+		setStr(&o.tokenTransport, arg)
 	case "stricthostkeychecking":
 		err = parseMultiTo(&o.strictHostKey, multiStrict)
 	case "compression":

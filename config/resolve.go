@@ -594,6 +594,14 @@ func (c *Config) fill(o *options) {
 	c.ConnectionAttempts = o.connAttempts
 	c.BatchMode = o.batchMode == 1
 	c.HashKnownHosts = o.hashKnownHosts == 1
+	c.RequireEnv = o.requireEnv == 1
+	c.TokenTransport = "env"
+	if o.tokenTransport != nil {
+		c.TokenTransport = o.tokenTransport.v
+	}
+	if o.tokenTTL > 0 {
+		c.TokenTTL = time.Duration(o.tokenTTL) * time.Second
+	}
 	c.AddressFamily = fmtMulti(o.addressFamily, multiAF)
 	if o.bindAddress != nil {
 		c.BindAddress = o.bindAddress.v

@@ -1,6 +1,7 @@
 package sshproxy
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -16,11 +17,13 @@ import (
 const ExitFailure = 255
 
 // EnvVar is a variable sent with a session "env" request before the command
-// starts.
+// starts. Value is bytes so that a secret never becomes an unwipeable string
+// on rssh's side.
 type EnvVar struct {
-	Name, Value string
-	// Confirm asks the server to reply; a refusal is then reported back
-	// instead of being dropped silently as OpenSSH drops it.
+	Name  string
+	Value []byte
+	// Confirm asks the server to reply; a refusal is then reported to
+	// Session.Refused instead of being dropped silently as OpenSSH drops it.
 	Confirm bool
 }
 
@@ -32,8 +35,9 @@ type Session struct {
 	Stdin     io.Reader // nil means no input: EOF is sent at once (-n)
 	Stdout    io.Writer
 	Stderr    io.Writer
-	// Refused is called for each Confirm variable the server refused.
-	Refused func(name string)
+	// Refused is called for each Confirm variable the server refused, before
+	// the command starts; an error stops the session there.
+	Refused func(name string) error
 }
 
 // Run runs s on the connection and returns the remote exit status as ssh
@@ -46,20 +50,18 @@ func (c *Conn) Run(s Session) (int, error) {
 	}
 	defer sess.Close()
 	for _, v := range s.Env {
-		if !v.Confirm {
-			// As OpenSSH: no reply asked; a server that does not accept the
-			// name drops it silently.
-			if _, err := sess.SendRequest("env", false, ssh.Marshal(struct{ Name, Value string }{v.Name, v.Value})); err != nil {
-				return ExitFailure, fmt.Errorf("sending %s: %w", v.Name, err)
-			}
-			continue
-		}
-		ok, err := sess.SendRequest("env", true, ssh.Marshal(struct{ Name, Value string }{v.Name, v.Value}))
+		payload := envPayload(v.Name, v.Value)
+		// As OpenSSH, no reply is asked for ordinary variables: a server that
+		// does not accept the name drops it silently.
+		ok, err := sess.SendRequest("env", v.Confirm, payload)
+		clear(payload)
 		if err != nil {
 			return ExitFailure, fmt.Errorf("sending %s: %w", v.Name, err)
 		}
-		if !ok && s.Refused != nil {
-			s.Refused(v.Name)
+		if v.Confirm && !ok && s.Refused != nil {
+			if err := s.Refused(v.Name); err != nil {
+				return ExitFailure, err
+			}
 		}
 	}
 
@@ -98,6 +100,16 @@ func (c *Conn) Run(s Session) (int, error) {
 	err = sess.Wait()
 	outputs.Wait()
 	return exitStatus(err)
+}
+
+// envPayload is the "env" request body (RFC 4254 6.4), built by hand so
+// the value is copied only into a buffer rssh wipes after sending.
+func envPayload(name string, value []byte) []byte {
+	b := make([]byte, 0, 8+len(name)+len(value))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(name)))
+	b = append(b, name...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(value)))
+	return append(b, value...)
 }
 
 func pumpStdin(r io.Reader, w io.WriteCloser) {

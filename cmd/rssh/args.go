@@ -31,6 +31,8 @@ type invocation struct {
 	stdioTarget string // -W host:port
 	ttyFlags    int    // number of -t
 	noTTY       bool   // -T
+	env         string // --env: an environment name, "none", or "" when not given
+	requireEnv  bool   // --require-env
 }
 
 // usageError is a command-line mistake: rssh prints it with the usage line.
@@ -38,12 +40,14 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
-const usage = `usage: rssh [-46AaCGNnqsTtVvx] [-B bind_interface] [-b bind_address]
+const usage = `usage: rssh [--env NAME|none] [--require-env]
+            [-46AaCGNnqsTtVvx] [-B bind_interface] [-b bind_address]
             [-c cipher_spec] [-D [bind_address:]port] [-E log_file]
             [-e escape_char] [-F configfile] [-i identity_file]
             [-J destination] [-L address] [-l login_name] [-m mac_spec]
             [-o option] [-p port] [-R address] [-W host:port]
             destination [command [argument ...]]
+       rssh --token list | clear [ENV] | refresh ENV
        rssh --help | -V`
 
 // Option letters as OpenSSH 9.2's getopt string has them; those that take an
@@ -86,10 +90,18 @@ func parseArgs(args []string) (*invocation, error) {
 				return errEndOfOptions
 			}
 			if strings.HasPrefix(a, "--") {
-				if err := inv.longOption(a); err != nil {
+				i++
+				name, value, hasValue := strings.Cut(a[2:], "=")
+				if longTakesValue[name] && !hasValue {
+					if i >= len(args) {
+						return &usageError{fmt.Sprintf("option --%s requires an argument", name)}
+					}
+					value, hasValue = args[i], true
+					i++
+				}
+				if err := inv.longOption(name, value, hasValue); err != nil {
 					return err
 				}
-				i++
 				continue
 			}
 			if len(a) < 2 || a[0] != '-' {
@@ -282,17 +294,26 @@ func parseArgs(args []string) (*invocation, error) {
 
 var errEndOfOptions = errors.New("end of options")
 
-func (inv *invocation) longOption(a string) error {
-	name, _, _ := strings.Cut(a[2:], "=")
-	switch name {
-	case "help":
+// longTakesValue lists rssh's own long options that take a value.
+var longTakesValue = map[string]bool{"env": true}
+
+func (inv *invocation) longOption(name, value string, hasValue bool) error {
+	switch {
+	case name == "help" && !hasValue:
 		inv.mode = modeHelp
-		return nil
-	case "version":
+	case name == "version" && !hasValue:
 		inv.mode = modeVersion
-		return nil
+	case name == "env":
+		if value == "" {
+			return &usageError{"--env needs an environment name, or none"}
+		}
+		inv.env = value
+	case name == "require-env" && !hasValue:
+		inv.requireEnv = true
+	default:
+		return &usageError{fmt.Sprintf("unknown option --%s", name)}
 	}
-	return &usageError{fmt.Sprintf("unknown option %s", a)}
+	return nil
 }
 
 func unsupported(what string) error {

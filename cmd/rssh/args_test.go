@@ -38,6 +38,9 @@ func TestParseArgs(t *testing.T) {
 			check:   func(i *invocation) bool { return i.stdioTarget == "h:22" }},
 		{args: []string{"--", "host", "-x"}, host: "host", command: []string{"-x"}},
 		{args: []string{"-V"}, check: func(i *invocation) bool { return i.mode == modeVersion }},
+		{args: []string{"--env", "staging", "host", "--require-env", "cmd"}, host: "host", command: []string{"cmd"},
+			check: func(i *invocation) bool { return i.env == "staging" && i.requireEnv }},
+		{args: []string{"--env=none", "host"}, host: "host", check: func(i *invocation) bool { return i.env == "none" }},
 	}
 	for _, c := range cases {
 		inv, err := parseArgs(c.args)
@@ -67,6 +70,8 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"-J", "a", "-J", "b", "h"}, "only a single -J"},
 		{[]string{"-X", "host"}, "not supported"},
 		{[]string{"--frobnicate", "host"}, "unknown option --frobnicate"},
+		{[]string{"host", "--env"}, "--env requires an argument"},
+		{[]string{"--env=", "host"}, "--env needs"},
 		{[]string{"-1", "host"}, "protocol v.1"},
 		{[]string{"ssh://host/path"}, "invalid destination"},
 		{[]string{"user@"}, "no host name"},

@@ -66,11 +66,22 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		fail(std.err, err)
 		return sshproxy.ExitFailure
 	}
+	plan, err := planToken(cfg, inv, getenv)
+	if err != nil {
+		fail(std.err, err)
+		return sshproxy.ExitFailure
+	}
 	if inv.mode == modeDumpConfig {
 		if err := cfg.Dump(std.out); err != nil {
 			fail(std.err, err)
 			return sshproxy.ExitFailure
 		}
+		// rssh's own lines after ssh's, so a diff against ssh -G stays clean.
+		env := plan.env
+		if env == "" {
+			env = "none"
+		}
+		fmt.Fprintf(std.out, "rsshenv %s\nrsshrequireenv %s\nrsshtokentransport %s\n", env, yesNo(plan.require), plan.transport)
 		return 0
 	}
 
@@ -112,8 +123,14 @@ func run(args []string, std stdio, getenv func(string) string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	var fetch *tokenFetch
+	if inv.stdioTarget == "" && cfg.SessionType != "none" {
+		fetch = startTokenFetch(plan, log)
+	}
 	conn, err := cl.Dial(ctx, cfg)
 	if err != nil {
+		// Nothing was sent and op never ran: the host did not prove itself.
+		fetch.abandon()
 		fail(std.err, err)
 		return sshproxy.ExitFailure
 	}
@@ -146,13 +163,30 @@ func run(args []string, std stdio, getenv func(string) string) int {
 	if cfg.StdinNull {
 		stdin = nil
 	}
+	env := sessionEnv(cfg, os.Environ(), plan.env != "" || inv.env == "none")
+	if fetch != nil {
+		// The host key is verified and we are authenticated: only now may
+		// op run (it may ask for Touch ID) and the token leave this process.
+		tok, err := fetch.token(ctx)
+		if err != nil {
+			fail(std.err, err)
+			return sshproxy.ExitFailure
+		}
+		defer tok.Wipe()
+		vars, preamble := tokenEnv(plan, tok)
+		env = append(env, vars...)
+		if preamble != "" && command != "" && cfg.SessionType != "subsystem" {
+			command = preamble + command
+		}
+	}
 	status, err := conn.Run(sshproxy.Session{
 		Command:   command,
 		Subsystem: cfg.SessionType == "subsystem",
-		Env:       sessionEnv(cfg, os.Environ()),
+		Env:       env,
 		Stdin:     stdin,
 		Stdout:    std.out,
 		Stderr:    std.err,
+		Refused:   refusedHandler(plan, cfg.Host, std),
 	})
 	if err != nil {
 		fail(std.err, err)
@@ -203,26 +237,43 @@ func unwrapPath(err error) error {
 }
 
 // sessionEnv is what OpenSSH sends before the command: the winning SetEnv
-// line's variables, then the local variables SendEnv patterns match.
-func sessionEnv(cfg *config.Config, environ []string) []sshproxy.EnvVar {
+// line's variables, then the local variables SendEnv patterns match. rssh's
+// own names never travel through SendEnv — a local token must not reach a
+// host mapped to another environment, or to none — and RSSH_ENV from SetEnv
+// gives way to the one rssh sends with the token.
+func sessionEnv(cfg *config.Config, environ []string, sendingToken bool) []sshproxy.EnvVar {
 	var out []sshproxy.EnvVar
 	for _, kv := range cfg.SetEnv {
 		name, value, _ := strings.Cut(kv, "=")
-		out = append(out, sshproxy.EnvVar{Name: name, Value: value})
+		if sendingToken && name == envVar {
+			continue
+		}
+		out = append(out, sshproxy.EnvVar{Name: name, Value: []byte(value)})
 	}
 	for _, kv := range environ {
 		name, value, ok := strings.Cut(kv, "=")
 		if !ok {
 			continue
 		}
+		switch name {
+		case tokenVar, envVar, lcTokenVar, lcEnvVar:
+			continue
+		}
 		for _, pat := range cfg.SendEnv {
 			if ok, _ := filepath.Match(pat, name); ok {
-				out = append(out, sshproxy.EnvVar{Name: name, Value: value})
+				out = append(out, sshproxy.EnvVar{Name: name, Value: []byte(value)})
 				break
 			}
 		}
 	}
 	return out
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 func splitHostPort(s string) (string, int, error) {
