@@ -89,6 +89,14 @@ func TestTokenPerEnvironment(t *testing.T) {
 			t.Errorf("%q: want %q, got %s", c.args, c.want, r)
 		}
 	}
+	// rssh -G shows the chosen environment, and needs no vault for that.
+	w.env = replaceEnv(w.env, "OP_SA_CREDENTIALS_VAULT", "")
+	for args, want := range map[string]string{"prod": "rsshenv production", "multi": "rsshenv staging",
+		"plain": "rsshenv none", "--env=development prod": "rsshenv development", "--env=none prod": "rsshenv none"} {
+		if r := w.rssh(nil, append([]string{"-G"}, strings.Fields(args)...)...); r.code != 0 || !strings.Contains(r.stdout, "\n"+want+"\n") {
+			t.Errorf("-G %s: want %q, got %s", args, want, r)
+		}
+	}
 	w.op.CheckArgv(t)
 	if got := len(w.op.Runs(t)); got != 4 {
 		t.Errorf("op ran %d times for 4 token deliveries without a cache", got)
@@ -140,6 +148,9 @@ func TestTokenCacheSecretService(t *testing.T) {
 	// has passed (time passing, not synchronisation).
 	time.Sleep(1100 * time.Millisecond)
 	run(3, "after the TTL", "-o", "RsshTokenTTL=1s")
+	if r := w.run(nil, rsshBin, "--token", "refresh", "production"); r.code != 0 || len(w.op.Runs(t)) != 4 {
+		t.Fatalf("--token refresh should run op once more: %s", r)
+	}
 	testenv.ScanForSecrets(t, w.op.Tokens, w.sbx.Root, w.dir, w.op.Dir)
 }
 

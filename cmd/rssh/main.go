@@ -125,6 +125,10 @@ func run(args []string, std stdio, getenv func(string) string) int {
 	defer stop()
 	var fetch *tokenFetch
 	if inv.stdioTarget == "" && cfg.SessionType != "none" {
+		if err := plan.needVault(getenv); err != nil {
+			fail(std.err, err)
+			return sshproxy.ExitFailure
+		}
 		fetch = startTokenFetch(plan, log)
 	}
 	conn, err := cl.Dial(ctx, cfg)

@@ -66,12 +66,18 @@ func planToken(cfg *config.Config, inv *invocation, getenv func(string) string) 
 		}
 		return p, nil
 	}
-	vault, err := envmap.VaultFromEnv(getenv)
-	if err != nil {
-		return nil, err
-	}
-	p.vault = vault
 	return p, nil
+}
+
+// needVault finds the admin vault, once it is known that a token will be
+// sent (not for -G, -N or -W).
+func (p *tokenPlan) needVault(getenv func(string) string) error {
+	if p.env == "" {
+		return nil
+	}
+	vault, err := envmap.VaultFromEnv(getenv)
+	p.vault = vault
+	return err
 }
 
 // hintError is an error with a fix to suggest.
