@@ -57,6 +57,9 @@ Host *
 			sshLines[l] = true
 		}
 		for _, l := range strings.Split(strings.TrimSpace(got.stdout), "\n") {
+			if strings.HasPrefix(l, "rssh") {
+				continue // rssh's own settings, after ssh's lines
+			}
 			if !sshLines[l] {
 				key, _, _ := strings.Cut(l, " ")
 				var sshHas []string
