@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/rssh/rssh/config"
 )
 
 // mode is what one invocation does.
@@ -137,6 +139,11 @@ func parseArgs(args []string) (*invocation, error) {
 				case 'c':
 					setDirect("Ciphers", val)
 				case 'D':
+					// As ssh, a spec that cannot work is refused before
+					// anything connects.
+					if _, err := config.ParseForward(val, config.DynamicForward); err != nil {
+						return err
+					}
 					ordered = append(ordered, "DynamicForward "+val)
 				case 'E':
 					inv.logFile = val
@@ -157,6 +164,9 @@ func parseArgs(args []string) (*invocation, error) {
 					jumpSeen = true
 					ordered = append(ordered, "ProxyJump "+val)
 				case 'L':
+					if _, err := config.ParseForward(val, config.LocalForward); err != nil {
+						return err
+					}
 					ordered = append(ordered, "LocalForward "+forwardSpec(val))
 				case 'l':
 					ordered = append(ordered, "User "+quote(val))
@@ -176,6 +186,9 @@ func parseArgs(args []string) (*invocation, error) {
 				case 'q':
 					setDirect("LogLevel", "QUIET")
 				case 'R':
+					if _, err := config.ParseForward(val, config.RemoteForward); err != nil {
+						return err
+					}
 					ordered = append(ordered, "RemoteForward "+forwardSpec(val))
 				case 's':
 					setDirect("SessionType", "subsystem")
