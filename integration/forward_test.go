@@ -374,4 +374,3 @@ func TestAgentForwardingRefused(t *testing.T) {
 		t.Fatalf("want a warning and the command run, got %s", r)
 	}
 }
-
