@@ -293,8 +293,11 @@ func (c *Conn) Forward(host string, port int, stdin io.Reader, stdout io.Writer)
 	target := net.JoinHostPort(host, strconv.Itoa(port))
 	conn, err := c.Dial("tcp", target)
 	if err != nil {
-		if lost := c.Lost(time.Second); lost != nil {
-			return lost
+		var refused *ssh.OpenChannelError
+		if !errors.As(err, &refused) {
+			if lost := c.Lost(time.Second); lost != nil {
+				return lost
+			}
 		}
 		return fmt.Errorf("stdio forwarding to %s failed: %w", target, openError(err))
 	}

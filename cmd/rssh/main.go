@@ -107,6 +107,16 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		log.Info(sshproxy.PTYNotice)
 	}
 
+	var stdioHost string
+	var stdioPort int
+	if inv.stdioTarget != "" {
+		// As ssh: a bad -W is refused before connecting.
+		if stdioHost, stdioPort, err = splitHostPort(inv.stdioTarget); err != nil {
+			fail(std.err, err)
+			return sshproxy.ExitFailure
+		}
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	conn, err := cl.Dial(ctx, cfg)
@@ -123,13 +133,8 @@ func run(args []string, std stdio, getenv func(string) string) int {
 	defer sig.stop()
 
 	if inv.stdioTarget != "" {
-		host, port, err := splitHostPort(inv.stdioTarget)
-		if err != nil {
-			fail(std.err, err)
-			return sshproxy.ExitFailure
-		}
 		done := make(chan error, 1)
-		go func() { done <- conn.Forward(host, port, std.in, std.out) }()
+		go func() { done <- conn.Forward(stdioHost, stdioPort, std.in, std.out) }()
 		select {
 		case err = <-done:
 		case <-sigCtx.Done():
