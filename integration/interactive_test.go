@@ -236,3 +236,32 @@ func pollUntil(d time.Duration, cond func() bool) bool {
 	}
 	return cond()
 }
+
+// The terminal comes back when the session ends other than by the shell
+// exiting: a signal to rssh (255, quiet, as ssh) or the connection dying
+// under it (255 and one line saying so).
+func TestTerminalRestoredOnSignalAndLoss(t *testing.T) {
+	w := newWorld(t, "", "")
+	t.Run("SIGTERM", func(t *testing.T) {
+		p := startPTY(t, w, rsshBin, "-F", w.config, "-t", "target", "PS1='rssh$ ' sh -i")
+		p.expect("rssh$ ", 15*time.Second)
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		if code := p.wait(10 * time.Second); code != 255 {
+			t.Fatalf("want 255, got %d", code)
+		}
+		p.termiosUnchanged()
+	})
+	t.Run("connection lost", func(t *testing.T) {
+		waitNoSessions(t, w)
+		p := startPTY(t, w, rsshBin, "-F", w.config, "-t", "target", "PS1='rssh$ ' sh -i")
+		p.expect("rssh$ ", 15*time.Second)
+		for _, pid := range descendants(w.sshd.PID()) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		if code := p.wait(10 * time.Second); code != 255 {
+			t.Fatalf("want 255, got %d; terminal shows %q", code, p.out.String())
+		}
+		p.expect("rssh: connection to 127.0.0.1 port", time.Second)
+		p.termiosUnchanged()
+	})
+}
