@@ -127,6 +127,7 @@ type Config struct {
 	DynamicForwards      []string
 	ClearAllForwardings  bool
 	ExitOnForwardFailure bool
+	GatewayPorts         bool   // forwards without a bind address listen on all interfaces
 	ForwardAgent         string // "yes", "no", or a socket path / $VAR
 
 	RequestTTY    string // "auto" (default), "no", "yes", "force"

@@ -38,7 +38,7 @@ var keywords = map[string]kind{
 
 	"forwardagent": kOurs, "forwardx11": kFlag, "forwardx11trusted": kFlag,
 	"forwardx11timeout": kTime, "exitonforwardfailure": kOurs, "xauthlocation": kString,
-	"gatewayports": kFlag, "passwordauthentication": kOurs,
+	"gatewayports": kOurs, "passwordauthentication": kOurs,
 	"kbdinteractiveauthentication": kOurs, "kbdinteractivedevices": kString,
 	"challengeresponseauthentication": kOurs, "skeyauthentication": kOurs,
 	"tisauthentication": kOurs, "pubkeyauthentication": kOurs, "dsaauthentication": kOurs,

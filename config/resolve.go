@@ -488,6 +488,7 @@ func fillDefaults(o *options) error {
 	def(&o.forwardAgent, 0)
 	def(&o.exitOnFwdFailure, 0)
 	def(&o.clearForwardings, 0)
+	def(&o.gatewayPorts, 0)
 	if o.clearForwardings == 1 {
 		o.localFwds, o.remoteFwds = nil, nil
 	}
@@ -618,6 +619,7 @@ func (c *Config) fill(o *options) {
 	c.DynamicForwards = specs(dumpForwards("dynamicforward", o.localFwds))
 	c.ClearAllForwardings = o.clearForwardings == 1
 	c.ExitOnForwardFailure = o.exitOnFwdFailure == 1
+	c.GatewayPorts = o.gatewayPorts == 1
 	c.RequestTTY = map[int]string{ttyNo: "no", ttyYes: "yes", ttyAuto: "auto", ttyForce: "force"}[o.requestTTY]
 	c.SessionType = fmtMulti(o.sessionType, multiSession)
 	c.StdinNull = o.stdinNull == 1
@@ -648,6 +650,7 @@ func (c *Config) fill(o *options) {
 	add("compression", fmtFlag(o.compression))
 	add("clearallforwardings", fmtFlag(o.clearForwardings))
 	add("exitonforwardfailure", fmtFlag(o.exitOnFwdFailure))
+	add("gatewayports", fmtFlag(o.gatewayPorts))
 	add("hashknownhosts", fmtFlag(o.hashKnownHosts))
 	add("identitiesonly", fmtFlag(o.identitiesOnly))
 	add("kbdinteractiveauthentication", fmtFlag(o.kbdInteractive))
@@ -785,7 +788,7 @@ func (c *Config) Dump(w io.Writer) error {
 func Keywords() []string {
 	return []string{
 		"host", "user", "hostname", "port", "addressfamily", "batchmode", "compression",
-		"clearallforwardings", "exitonforwardfailure", "hashknownhosts", "identitiesonly",
+		"clearallforwardings", "exitonforwardfailure", "gatewayports", "hashknownhosts", "identitiesonly",
 		"kbdinteractiveauthentication", "passwordauthentication", "pubkeyauthentication",
 		"requesttty", "sessiontype", "stdinnull", "stricthostkeychecking", "tcpkeepalive",
 		"connectionattempts", "numberofpasswordprompts", "serveralivecountmax",

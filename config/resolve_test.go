@@ -165,3 +165,30 @@ func TestArgvSplit(t *testing.T) {
 		}
 	}
 }
+
+func TestParseForward(t *testing.T) {
+	for _, c := range []struct {
+		spec string
+		kind ForwardKind
+		want Forward
+		bad  bool
+	}{
+		{"8080:localhost:80", LocalForward, Forward{ListenPort: 8080, ConnectHost: "localhost", ConnectPort: 80}, false},
+		{"[127.0.0.1]:8080 [localhost]:80", LocalForward, Forward{ListenHost: "127.0.0.1", HasListenHost: true, ListenPort: 8080, ConnectHost: "localhost", ConnectPort: 80}, false},
+		{"8080 [::1]:80", LocalForward, Forward{ListenPort: 8080, ConnectHost: "::1", ConnectPort: 80}, false},
+		{"/tmp/l.sock /tmp/c.sock", LocalForward, Forward{ListenPath: "/tmp/l.sock", ConnectPath: "/tmp/c.sock"}, false},
+		{"*:1080", DynamicForward, Forward{ListenHost: "*", HasListenHost: true, ListenPort: 1080}, false},
+		{"1080", DynamicForward, Forward{ListenPort: 1080}, false},
+		{"0:localhost:22", RemoteForward, Forward{ListenPort: 0, ConnectHost: "localhost", ConnectPort: 22}, false},
+		{"9000", RemoteForward, Forward{ListenPort: 9000}, false},
+		{"bad", LocalForward, Forward{}, true},
+		{"0:x:1", LocalForward, Forward{}, true},
+		{"8080:host", LocalForward, Forward{}, true},
+		{"1:2:3:4:5", LocalForward, Forward{}, true},
+	} {
+		got, err := ParseForward(c.spec, c.kind)
+		if (err != nil) != c.bad || (!c.bad && got != c.want) {
+			t.Errorf("ParseForward(%q, %d) = %+v, %v; want %+v, bad %v", c.spec, c.kind, got, err, c.want, c.bad)
+		}
+	}
+}

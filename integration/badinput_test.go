@@ -24,6 +24,13 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{"unsupported construct", []string{"-F", unsupported, "target", "true"}, []string{unsupported + ":3"}},
 		{"missing identity file", []string{"-i", "/nonexistent/id_x", "target", "true"}, []string{"/nonexistent/id_x"}},
 		{"dead port", []string{"-p", strconv.Itoa(dead), "target", "true"}, []string{"127.0.0.1", strconv.Itoa(dead), "refused"}},
+		{"unparseable -L", []string{"-L", "8080:nohostport", "target", "true"}, []string{"bad local forwarding specification", "'8080:nohostport'"}},
+		{"unparseable -R", []string{"-R", "x:y:z", "target", "true"}, []string{"bad remote forwarding specification", "'x:y:z'"}},
+		{"unparseable LocalForward", []string{"-o", "LocalForward 8080", "target", "true"}, []string{"command-line", "target"}},
+		{"-W without a target", []string{"target", "-W"}, []string{"option requires an argument -- W"}},
+		{"-W not host:port", []string{"-W", "foo", "target"}, []string{"bad stdio forwarding specification", "'foo'"}},
+		{"-W to a refused port", []string{"-W", "127.0.0.1:" + strconv.Itoa(dead), "target"}, []string{"stdio forwarding", "127.0.0.1:" + strconv.Itoa(dead), "Connection refused"}},
+		{"refused -R with ExitOnForwardFailure", []string{"-o", "ExitOnForwardFailure=yes", "-R", "22:127.0.0.1:22", "target", "true"}, []string{"remote port forwarding failed", "22"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -190,3 +190,7 @@ func mustPub(t *testing.T, path string) ssh.PublicKey {
 	}
 	return k
 }
+
+func (w *world) sshBin() string {
+	return testenv.Need(w.t, "ssh", "openssh-client")
+}

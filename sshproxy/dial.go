@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -43,16 +44,97 @@ type Conn struct {
 	*ssh.Client
 	Config  *config.Config
 	closers []io.Closer
+
+	done     chan struct{} // closed when the transport has ended
+	waitErr  error         // why, once done is closed
+	closing  atomic.Bool   // we closed it
+	timedOut atomic.Bool   // keepalive gave up on the server
+	closeMu  sync.Once
+}
+
+func newConn(c *ssh.Client, cfg *config.Config) *Conn {
+	conn := &Conn{Client: c, Config: cfg, done: make(chan struct{})}
+	go func() {
+		conn.waitErr = c.Wait()
+		close(conn.done)
+	}()
+	return conn
 }
 
 // Close closes the connection and the hops or proxy command under it.
 func (c *Conn) Close() error {
-	err := c.Client.Close()
-	for i := len(c.closers) - 1; i >= 0; i-- {
-		c.closers[i].Close()
-	}
+	c.closing.Store(true)
+	return c.shutdown()
+}
+
+func (c *Conn) shutdown() error {
+	var err error
+	c.closeMu.Do(func() {
+		err = c.Client.Close()
+		for i := len(c.closers) - 1; i >= 0; i-- {
+			c.closers[i].Close()
+		}
+	})
 	return err
 }
+
+// Done is closed when the connection has ended, whoever ended it.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Lost says why the connection ended when it was not closed by rssh: a
+// keepalive timeout or the transport failing. It is nil while the
+// connection is up, or if it does not end within grace; a session whose
+// channel closed without an exit status uses the grace to learn whether the
+// whole connection went with it.
+func (c *Conn) Lost(grace time.Duration) error {
+	if grace > 0 {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-c.done:
+		case <-t.C:
+			return nil
+		}
+	} else {
+		select {
+		case <-c.done:
+		default:
+			return nil
+		}
+	}
+	switch {
+	case c.timedOut.Load():
+		return &TimeoutError{Host: c.Config.Hostname}
+	case c.closing.Load():
+		return nil
+	}
+	return &LostError{Host: c.Config.Hostname, Port: c.Config.Port, Err: c.waitErr}
+}
+
+// TimeoutError is a server that stopped answering keepalives; the text is
+// OpenSSH's.
+type TimeoutError struct{ Host string }
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("Timeout, server %s not responding.", e.Host)
+}
+
+// LostError is a connection that ended under a running session.
+type LostError struct {
+	Host string
+	Port int
+	Err  error
+}
+
+func (e *LostError) Error() string {
+	why := "closed by remote host"
+	if e.Err != nil && !errors.Is(e.Err, io.EOF) {
+		why = unwrapOp(e.Err).Error()
+	}
+	return fmt.Sprintf("connection to %s port %d lost: %s", e.Host, e.Port, why)
+}
+
+func (e *LostError) Unwrap() error { return e.Err }
 
 // Dial connects and authenticates to cfg's destination.
 func (cl *Client) Dial(ctx context.Context, cfg *config.Config) (*Conn, error) {
@@ -312,5 +394,5 @@ func (cl *Client) handshake(ctx context.Context, conn net.Conn, cfg *config.Conf
 	if r.err != nil {
 		return nil, classifyHandshakeError(r.err, cfg)
 	}
-	return &Conn{Client: ssh.NewClient(r.c, r.chans, r.reqs), Config: cfg}, nil
+	return newConn(ssh.NewClient(r.c, r.chans, r.reqs), cfg), nil
 }

@@ -1,6 +1,7 @@
 package sshproxy
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -38,14 +40,35 @@ type Session struct {
 	// Refused is called for each Confirm variable the server refused, before
 	// the command starts; an error stops the session there.
 	Refused func(name string) error
+
+	// PTY, when set, asks for a pseudo-terminal: the session is
+	// interactive, the local terminal goes raw while it runs, and escape
+	// sequences are read from Stdin.
+	PTY *PTY
+	// ForwardAgent asks the server for agent forwarding on this session
+	// (Conn.ServeAgent answers the channels). A refusal is a warning.
+	ForwardAgent bool
+}
+
+// PTY is the pseudo-terminal a session asks for.
+type PTY struct {
+	Term     string
+	Terminal *Terminal // the local terminal: modes, size, raw mode, SIGWINCH
+	// EscapeChar is the escape character (~ by default) or EscapeNone.
+	EscapeChar int
 }
 
 // Run runs s on the connection and returns the remote exit status as ssh
 // would exit: the command's status, or 255 when the session ends without
-// one (the command died by a signal, or the channel was torn down).
-func (c *Conn) Run(s Session) (int, error) {
+// one (the command died by a signal, the user typed ~., or the connection
+// was lost, which is the error). When ctx ends (a local signal), the
+// session is abandoned and Run returns 255 and ctx's error.
+func (c *Conn) Run(ctx context.Context, s Session) (int, error) {
 	sess, err := c.NewSession()
 	if err != nil {
+		if lost := c.Lost(time.Second); lost != nil {
+			return ExitFailure, lost
+		}
 		return ExitFailure, fmt.Errorf("opening a session: %w", err)
 	}
 	defer sess.Close()
@@ -62,6 +85,26 @@ func (c *Conn) Run(s Session) (int, error) {
 			if err := s.Refused(v.Name); err != nil {
 				return ExitFailure, err
 			}
+		}
+	}
+	if s.ForwardAgent {
+		ok, err := sess.SendRequest("auth-agent-req@openssh.com", true, nil)
+		if err != nil {
+			return ExitFailure, fmt.Errorf("requesting agent forwarding: %w", err)
+		}
+		if !ok {
+			fmt.Fprintln(s.Stderr, "rssh: warning: the server refused agent forwarding")
+		}
+	}
+	var term *Terminal
+	if s.PTY != nil {
+		term = s.PTY.Terminal
+		size := term.Size()
+		// RequestPty takes the height first.
+		if err := sess.RequestPty(s.PTY.Term, size.Height, size.Width, term.Modes()); err != nil {
+			// As OpenSSH: the session goes on without a terminal.
+			fmt.Fprintln(s.Stderr, "rssh: warning: the server refused a pseudo-terminal")
+			term = nil
 		}
 	}
 
@@ -91,14 +134,71 @@ func (c *Conn) Run(s Session) (int, error) {
 		err = sess.Start(s.Command)
 	}
 	if err != nil {
+		if lost := c.Lost(time.Second); lost != nil {
+			return ExitFailure, lost
+		}
 		return ExitFailure, fmt.Errorf("starting the remote command: %w", err)
 	}
-	// Our own stdin loop, not Session.Stdin: Wait would otherwise block on a
-	// reader (a terminal, say) that never reaches EOF after the remote exits.
-	go pumpStdin(s.Stdin, stdin)
 
-	err = sess.Wait()
-	outputs.Wait()
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	disconnect := make(chan struct{})
+	if term != nil {
+		term.MakeRaw()
+		defer term.Restore()
+		go func() {
+			for ws := range term.WatchSize(runCtx) {
+				sess.WindowChange(ws.Height, ws.Width)
+			}
+		}()
+		esc := s.PTY.EscapeChar
+		if esc == EscapeNone || s.Stdin == nil {
+			go pumpStdin(s.Stdin, stdin)
+		} else {
+			f := newEscapeFilter(byte(esc), s.Stderr)
+			go pumpEscaped(s.Stdin, stdin, f, func(a escapeAction) bool {
+				switch a {
+				case escDisconnect:
+					close(disconnect)
+					return false
+				case escBreak:
+					sess.SendRequest("break", false, ssh.Marshal(struct{ Ms uint32 }{1000}))
+				case escSuspend:
+					term.Suspend()
+					ws := term.Size()
+					sess.WindowChange(ws.Height, ws.Width)
+				}
+				return true
+			})
+		}
+	} else {
+		// Our own stdin loop, not Session.Stdin: Wait would otherwise block
+		// on a reader (a terminal, say) that never reaches EOF after the
+		// remote exits.
+		go pumpStdin(s.Stdin, stdin)
+	}
+
+	waited := make(chan error, 1)
+	go func() {
+		err := sess.Wait()
+		outputs.Wait()
+		waited <- err
+	}()
+	select {
+	case err = <-waited:
+	case <-disconnect:
+		return ExitFailure, nil
+	case <-ctx.Done():
+		return ExitFailure, ctx.Err()
+	}
+	var exit *ssh.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		// The channel closed with no status: was it the whole connection
+		// that went? The transport ends just after its channels do.
+		if lost := c.Lost(250 * time.Millisecond); lost != nil {
+			return ExitFailure, lost
+		}
+	}
 	return exitStatus(err)
 }
 
@@ -130,6 +230,54 @@ func pumpStdin(r io.Reader, w io.WriteCloser) {
 	w.Close() // sends EOF
 }
 
+// pumpEscaped is pumpStdin through the escape filter; act handles an
+// escape's action and says whether to go on reading.
+func pumpEscaped(r io.Reader, w io.WriteCloser, f *escapeFilter, act func(escapeAction) bool) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := r.Read(buf)
+		in := buf[:n]
+		for len(in) > 0 {
+			out, a, rest := f.filter(in)
+			if len(out) > 0 {
+				if _, werr := w.Write(out); werr != nil {
+					return
+				}
+			}
+			if a != escNone && !act(a) {
+				return
+			}
+			in = rest
+		}
+		if err != nil {
+			break
+		}
+	}
+	w.Close()
+}
+
+// WantTTY decides whether a session gets a pseudo-terminal, as OpenSSH's
+// ssh.c does: RequestTTY yes or force asks for one, and so does auto (and
+// yes) with no command; no, or no session (-N), never; and unless forced,
+// not when stdin is not a terminal (or is /dev/null, -n), which is worth
+// the "Pseudo-terminal will not be allocated" notice when one was wanted.
+func WantTTY(requestTTY string, hasCommand, sessionNone, stdinTTY, stdinNull bool) (tty, notice bool) {
+	tty = requestTTY == "yes" || requestTTY == "force"
+	if !hasCommand {
+		tty = requestTTY != "no"
+	}
+	if requestTTY == "no" || sessionNone {
+		tty = false
+	}
+	if (!stdinTTY || stdinNull) && requestTTY != "force" {
+		return false, tty
+	}
+	return tty, false
+}
+
+// PTYNotice is OpenSSH's line for WantTTY's notice.
+const PTYNotice = "Pseudo-terminal will not be allocated because stdin is not a terminal."
+
 // exitStatus maps the end of a session to ssh's exit status.
 func exitStatus(err error) (int, error) {
 	if err == nil {
@@ -157,10 +305,20 @@ func (c *Conn) Forward(host string, port int, stdin io.Reader, stdout io.Writer)
 	target := net.JoinHostPort(host, strconv.Itoa(port))
 	conn, err := c.Dial("tcp", target)
 	if err != nil {
-		return fmt.Errorf("stdio forwarding to %s failed: %w", target, err)
+		var refused *ssh.OpenChannelError
+		if !errors.As(err, &refused) {
+			if lost := c.Lost(time.Second); lost != nil {
+				return lost
+			}
+		}
+		return fmt.Errorf("stdio forwarding to %s failed: %w", target, openError(err))
 	}
 	defer conn.Close()
-	return Relay(conn, stdin, stdout)
+	err = Relay(conn, stdin, stdout)
+	if lost := c.Lost(0); lost != nil {
+		return lost
+	}
+	return err
 }
 
 // Relay copies stdin to conn and conn to stdout until conn's side ends,

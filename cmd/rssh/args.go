@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/rssh/rssh/config"
 )
 
 // mode is what one invocation does.
@@ -149,6 +151,11 @@ func parseArgs(args []string) (*invocation, error) {
 				case 'c':
 					setDirect("Ciphers", val)
 				case 'D':
+					// As ssh, a spec that cannot work is refused before
+					// anything connects.
+					if _, err := config.ParseForward(val, config.DynamicForward); err != nil {
+						return err
+					}
 					ordered = append(ordered, "DynamicForward "+val)
 				case 'E':
 					inv.logFile = val
@@ -169,6 +176,9 @@ func parseArgs(args []string) (*invocation, error) {
 					jumpSeen = true
 					ordered = append(ordered, "ProxyJump "+val)
 				case 'L':
+					if _, err := config.ParseForward(val, config.LocalForward); err != nil {
+						return err
+					}
 					ordered = append(ordered, "LocalForward "+forwardSpec(val))
 				case 'l':
 					ordered = append(ordered, "User "+quote(val))
@@ -188,6 +198,9 @@ func parseArgs(args []string) (*invocation, error) {
 				case 'q':
 					setDirect("LogLevel", "QUIET")
 				case 'R':
+					if _, err := config.ParseForward(val, config.RemoteForward); err != nil {
+						return err
+					}
 					ordered = append(ordered, "RemoteForward "+forwardSpec(val))
 				case 's':
 					setDirect("SessionType", "subsystem")

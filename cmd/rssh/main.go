@@ -121,6 +121,23 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		cl.Prompt = p
 	}
 
+	hasCommand := len(inv.command) > 0 || cfg.RemoteCommand != ""
+	stdinTTY := term.IsTerminal(int(os.Stdin.Fd()))
+	wantTTY, notice := sshproxy.WantTTY(cfg.RequestTTY, hasCommand, cfg.SessionType == "none", stdinTTY, cfg.StdinNull)
+	if notice {
+		log.Info(sshproxy.PTYNotice)
+	}
+
+	var stdioHost string
+	var stdioPort int
+	if inv.stdioTarget != "" {
+		// As ssh: a bad -W is refused before connecting.
+		if stdioHost, stdioPort, err = splitHostPort(inv.stdioTarget); err != nil {
+			fail(std.err, err)
+			return sshproxy.ExitFailure
+		}
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	var fetch *tokenFetch
@@ -139,24 +156,73 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		return sshproxy.ExitFailure
 	}
 	defer conn.Close()
+	conn.KeepAlive(cfg.ServerAliveInterval, cfg.ServerAliveCountMax)
+
+	// From here a signal ends the session and rssh exits 255, as ssh does
+	// (0 for SIGTERM under -N); signals the parent ignores stay ignored.
+	sigCtx, sig := notifySignals(context.Background())
+	defer sig.stop()
 
 	if inv.stdioTarget != "" {
-		host, port, err := splitHostPort(inv.stdioTarget)
-		if err != nil {
-			fail(std.err, err)
+		done := make(chan error, 1)
+		go func() { done <- conn.Forward(stdioHost, stdioPort, std.in, std.out) }()
+		select {
+		case err = <-done:
+		case <-sigCtx.Done():
 			return sshproxy.ExitFailure
 		}
-		if err := conn.Forward(host, port, std.in, std.out); err != nil {
+		if err != nil {
 			fail(std.err, err)
 			return sshproxy.ExitFailure
 		}
 		return 0
 	}
+
+	var tty *sshproxy.Terminal
+	msgs := std.err
+	if wantTTY {
+		tty = sshproxy.OpenTerminal(os.Stdin)
+		// The terminal comes back on every way out of run, a panic
+		// included; os.Exit in main runs after these.
+		defer tty.Restore()
+		msgs = tty.Messages(std.err)
+	}
+
+	agentSock := ""
+	if cfg.ForwardAgent != "no" {
+		agentSock = cl.AgentForwardSocket(cfg)
+		conn.ServeAgent(agentSock)
+	}
+	fwd, err := conn.StartForwards(sshproxy.Forwards{
+		Local:         cfg.LocalForwards,
+		Remote:        cfg.RemoteForwards,
+		Dynamic:       cfg.DynamicForwards,
+		GatewayPorts:  cfg.GatewayPorts,
+		ExitOnFailure: cfg.ExitOnForwardFailure,
+		Log:           log,
+		Warn:          msgs,
+	})
+	if err != nil {
+		fail(std.err, err)
+		return sshproxy.ExitFailure
+	}
+	defer fwd.Close()
+
 	if cfg.SessionType == "none" {
-		// -N: hold the connection until the server or a signal ends it.
-		go func() { <-ctx.Done(); conn.Close() }()
-		conn.Wait()
-		return 0
+		// -N: hold the connection (and the forwards) until the server or
+		// a signal ends it.
+		select {
+		case <-conn.Done():
+			if lost := conn.Lost(0); lost != nil {
+				fail(std.err, lost)
+			}
+			return sshproxy.ExitFailure
+		case <-sigCtx.Done():
+			if sig.received() == syscall.SIGTERM {
+				return 0
+			}
+			return sshproxy.ExitFailure
+		}
 	}
 
 	command := strings.Join(inv.command, " ")
@@ -183,30 +249,96 @@ func run(args []string, std stdio, getenv func(string) string) int {
 			command = preamble + command
 		}
 	}
-	status, err := conn.Run(sshproxy.Session{
-		Command:   command,
-		Subsystem: cfg.SessionType == "subsystem",
-		Env:       env,
-		Stdin:     stdin,
-		Stdout:    std.out,
-		Stderr:    std.err,
-		Refused:   refusedHandler(plan, cfg.Host, std),
-	})
-	if err != nil {
+	sess := sshproxy.Session{
+		Command:      command,
+		Subsystem:    cfg.SessionType == "subsystem",
+		Env:          env,
+		Stdin:        stdin,
+		Stdout:       std.out,
+		Stderr:       msgs,
+		ForwardAgent: cfg.ForwardAgent != "no",
+		Refused:      refusedHandler(plan, cfg.Host, std),
+	}
+	if wantTTY {
+		esc := sshproxy.EscapeNone
+		if cfg.EscapeChar != "none" && cfg.EscapeChar != "" {
+			esc = int(cfg.EscapeChar[0])
+		}
+		sess.PTY = &sshproxy.PTY{Term: getenv("TERM"), Terminal: tty, EscapeChar: esc}
+	}
+	status, err := conn.Run(sigCtx, sess)
+	if tty != nil {
+		tty.Restore()
+	}
+	switch {
+	case sigCtx.Err() != nil:
+		// Killed by a signal: quiet, as ssh is below -v.
+		return sshproxy.ExitFailure
+	case err != nil:
 		fail(std.err, err)
+	case wantTTY && logAtLeastInfo(cfg.LogLevel):
+		fmt.Fprintf(std.err, "Connection to %s closed.\r\n", cfg.Hostname)
 	}
 	return status
+}
+
+func logAtLeastInfo(level string) bool {
+	switch level {
+	case "QUIET", "FATAL", "ERROR":
+		return false
+	}
+	return true
+}
+
+// signals is the signal that ended the session, if any.
+type signals struct {
+	ch   chan os.Signal
+	got  chan os.Signal
+	stop func()
+}
+
+func (s *signals) received() os.Signal {
+	select {
+	case v := <-s.got:
+		s.got <- v
+		return v
+	default:
+		return nil
+	}
+}
+
+// notifySignals cancels the returned context on SIGINT, SIGTERM, SIGHUP or
+// SIGQUIT, leaving alone any the parent set to be ignored (as ssh does, so
+// `nohup` and background jobs keep working).
+func notifySignals(parent context.Context) (context.Context, *signals) {
+	ctx, cancel := context.WithCancel(parent)
+	s := &signals{ch: make(chan os.Signal, 1), got: make(chan os.Signal, 1)}
+	for _, sig := range []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT} {
+		if !signal.Ignored(sig) {
+			signal.Notify(s.ch, sig)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case v := <-s.ch:
+			s.got <- v
+			cancel()
+		case <-done:
+		}
+	}()
+	s.stop = func() {
+		signal.Stop(s.ch)
+		close(done)
+		cancel()
+	}
+	return ctx, s
 }
 
 // checkSession rejects what cannot work before any connection is made.
 func checkSession(inv *invocation, cfg *config.Config) error {
 	if len(inv.command) > 0 && cfg.RemoteCommand != "" {
 		return errors.New("cannot execute command-line and remote command")
-	}
-	if len(inv.command) == 0 && cfg.RemoteCommand == "" && cfg.SessionType == "default" && inv.stdioTarget == "" {
-		if term.IsTerminal(int(os.Stdin.Fd())) || cfg.RequestTTY == "force" || cfg.RequestTTY == "yes" {
-			return errors.New("interactive terminal sessions are not supported yet: give a command to run")
-		}
 	}
 	for _, line := range inv.options {
 		if path, ok := strings.CutPrefix(line, "IdentityFile "); ok {
@@ -219,15 +351,6 @@ func checkSession(inv *invocation, cfg *config.Config) error {
 				return fmt.Errorf("identity file %s (from -i): %w", path, unwrapPath(err))
 			}
 		}
-	}
-	for _, f := range cfg.LocalForwards {
-		return fmt.Errorf("port forwarding (LocalForward %s) is not supported yet", f)
-	}
-	for _, f := range cfg.RemoteForwards {
-		return fmt.Errorf("port forwarding (RemoteForward %s) is not supported yet", f)
-	}
-	for _, f := range cfg.DynamicForwards {
-		return fmt.Errorf("port forwarding (DynamicForward %s) is not supported yet", f)
 	}
 	return nil
 }
