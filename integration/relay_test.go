@@ -16,13 +16,14 @@ import (
 )
 
 // relayWorld is OpenSSH's ssh set up to reach "target" only through
-// `ProxyCommand rssh --bridge -F RSSH_CONFIG %h %p`: ssh's own config has no
+// `-o ProxyCommand='rssh --bridge -F RSSH_CONFIG %h %p'`: ssh's own config has no
 // HostName for it, rssh's (given with -F, since like OpenSSH rssh reads
 // ~/.ssh/config from the passwd home, not $HOME) says where it is and, with
 // a jump host, how to get there.
 type relayWorld struct {
 	*world
-	sshConfig string // the config OpenSSH's ssh reads
+	sshConfig    string // the config OpenSSH's ssh reads
+	proxyCommand string // its -o ProxyCommand=…
 }
 
 func newRelayWorld(t *testing.T, rsshConfig func(w *world) string) *relayWorld {
@@ -42,8 +43,8 @@ func newRelayWorld(t *testing.T, rsshConfig func(w *world) string) *relayWorld {
 	GlobalKnownHostsFile /dev/null
 	StrictHostKeyChecking yes
 	BatchMode yes
-	ProxyCommand %s --bridge -F %s %%h %%p
-`, w.sshd.Port, w.user, w.key.Path, kh, rsshBin, rsshCfg))
+`, w.sshd.Port, w.user, w.key.Path, kh))
+	rw.proxyCommand = fmt.Sprintf("ProxyCommand=%s --bridge -F %s %%h %%p", rsshBin, rsshCfg)
 	return rw
 }
 
@@ -51,7 +52,7 @@ func newRelayWorld(t *testing.T, rsshConfig func(w *world) string) *relayWorld {
 func (rw *relayWorld) sshVia(stdin []byte, args ...string) result {
 	rw.t.Helper()
 	bin := testenv.Need(rw.t, "ssh", "openssh-client")
-	return rw.run(bytes.NewReader(stdin), bin, append([]string{"-F", rw.sshConfig}, args...)...)
+	return rw.run(bytes.NewReader(stdin), bin, append([]string{"-F", rw.sshConfig, "-o", rw.proxyCommand}, args...)...)
 }
 
 // carry64MiB sends 64 MiB up and, with down, brings it back down through
@@ -90,7 +91,7 @@ func TestRelayDirect(t *testing.T) {
 	rw := newRelayWorld(t, func(w *world) string {
 		return "Host target\n\tHostName 127.0.0.1\n"
 	})
-	if r := rw.sshVia(nil, "target", "echo", "via-relay"); r.code != 0 || r.stdout != "via-relay\n" {
+	if r := rw.sshVia(nil, "target", "echo", "via-relay"); r.code != 0 || r.stdout != "via-relay\n" || r.stderr != "" {
 		t.Fatalf("ssh through the relay: %s", r)
 	}
 	rw.carry64MiB(true)
@@ -108,7 +109,7 @@ func TestRelayThroughProxyJump(t *testing.T) {
 		return fmt.Sprintf("Host target\n\tHostName 127.0.0.1\n\tProxyJump hop\n\n%s",
 			hostBlock("hop", hop, w.user, w.key.Path, hopKH, ""))
 	})
-	if r := rw.sshVia(nil, "target", "echo", "via-hop"); r.code != 0 || r.stdout != "via-hop\n" {
+	if r := rw.sshVia(nil, "target", "echo", "via-hop"); r.code != 0 || r.stdout != "via-hop\n" || r.stderr != "" {
 		t.Fatalf("ssh through the relay and the hop: %s", r)
 	}
 	want := fmt.Sprintf("to 127.0.0.1 port %d", rw.sshd.Port)

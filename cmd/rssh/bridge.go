@@ -224,7 +224,9 @@ func runBridge(args []string, std stdio, getenv func(string) string) int {
 		err = runDaemon(a, std, getenv)
 	}
 	if err != nil {
-		fail(std.err, err)
+		if err != errInterrupted {
+			fail(std.err, err)
+		}
 		return exitFailure
 	}
 	return 0

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -87,6 +88,9 @@ func runRelay(a *bridgeArgs, std stdio, getenv func(string) string) error {
 	defer stop()
 	conn, err := cl.DialStream(ctx, cfg)
 	if err != nil {
+		if ctx.Err() != nil {
+			return errInterrupted
+		}
 		return err
 	}
 	defer conn.Close()
@@ -97,14 +101,17 @@ func runRelay(a *bridgeArgs, std stdio, getenv func(string) string) error {
 		}
 		return nil
 	}
-	if err := sshproxy.Splice(conn, std.in, std.out, closeOut); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("relay to %s port %d: interrupted", cfg.Hostname, cfg.Port)
-		}
+	if err := sshproxy.Splice(conn, std.in, std.out, closeOut); err != nil && ctx.Err() == nil {
 		return fmt.Errorf("relay to %s port %d: %w", cfg.Hostname, cfg.Port, err)
 	}
+	// A signal ends the relay quietly: OpenSSH's ssh sends its ProxyCommand
+	// SIGHUP on every exit, so it is the normal end, not an error.
 	return nil
 }
+
+// errInterrupted is a relay stopped by a signal before it connected: exit
+// 255 with nothing to say, the signal's sender knows why.
+var errInterrupted = errors.New("interrupted")
 
 // isBridgeRelay reports whether a ProxyCommand runs rssh's relay, which
 // would be this process running itself.
