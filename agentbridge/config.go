@@ -55,7 +55,10 @@ type Config struct {
 	// signature may be for (--allow-host-key SHA256:…, repeatable): a sign
 	// request needs a session-bind to one of these host keys on the same
 	// connection, and must be the user-authentication request for that
-	// bound session. Empty: no destination restriction.
+	// bound session. The bridge verifies the bind's signature itself and
+	// records it even when the upstream agent does not support binds
+	// (1Password's answers failure), so this works with any agent. Empty:
+	// no destination restriction.
 	AllowHostKeys []string
 
 	// Log receives the audit lines. nil means slog.Default().

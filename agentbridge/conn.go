@@ -27,8 +27,9 @@ type conn struct {
 	peer  peer
 	owner bool
 
-	// bind is the last session-bind the upstream agent accepted on the
-	// current upstream connection; nil when there is none.
+	// bind is the last session-bind the bridge verified on the current
+	// upstream connection, whether or not the upstream agent supports
+	// binds; nil when there is none.
 	bind *binding
 
 	mu     sync.Mutex // guards up and closed against close from Serve
@@ -282,26 +283,42 @@ func (c *conn) sessionBind(msg []byte, sb sessionBind) []byte {
 		c.audit(slog.LevelInfo, "session-bind", "refused", err.Error(), attrs...)
 		return failure
 	}
-	reply, err := c.roundTrip(msg)
-	switch {
-	case err != nil:
-		c.audit(slog.LevelInfo, "session-bind", "allowed", c.role(), append(attrs, slog.String("result", "upstream unreachable: "+err.Error()))...)
-		return failure
-	case reply[0] == msgSuccess:
-		// Recorded only now: the upstream agent holds the same state for
-		// this connection, so the two cannot disagree.
-		c.bind = &binding{
-			hostKey:    bytes.Clone(sb.hostKey),
-			hostKeyFP:  hostFP,
-			sessionID:  bytes.Clone(sb.sessionID),
-			forwarding: sb.forwarding,
-		}
-		c.audit(slog.LevelInfo, "session-bind", "allowed", c.role(), append(attrs, slog.String("result", "bound"))...)
-		return reply
-	default:
-		c.audit(slog.LevelInfo, "session-bind", "allowed", c.role(), append(attrs, slog.String("result", "upstream refused"))...)
+	if c.bind != nil && !c.bind.forwarding {
+		// As ssh-agent: a connection bound for authentication is not bound
+		// again. The bridge enforces it itself, because it records binds
+		// its upstream agent may not know (below).
+		c.audit(slog.LevelInfo, "session-bind", "refused", "connection already bound for authentication", attrs...)
 		return failure
 	}
+	reply, err := c.roundTrip(msg)
+	if err != nil {
+		c.audit(slog.LevelInfo, "session-bind", "allowed", c.role(), append(attrs, slog.String("result", "upstream unreachable: "+err.Error()))...)
+		return failure
+	}
+	var result string
+	switch reply[0] {
+	case msgSuccess:
+		result = "bound"
+	case msgFailure, msgExtensionFailure:
+		// An agent without session-bind (1Password's, older ones) answers
+		// failure. The bridge verified the host's signature itself, so its
+		// own policy can rest on the bind all the same: --allow-host-key
+		// works with such agents. The peer gets the upstream's answer, as
+		// ssh expects (it carries on without a bind).
+		result = "bound by the bridge; upstream refused"
+	default:
+		c.dropUpstream()
+		c.audit(slog.LevelWarn, "session-bind", "allowed", c.role(), append(attrs, slog.String("result", "upstream answered type "+strconv.Itoa(int(reply[0]))))...)
+		return failure
+	}
+	c.bind = &binding{
+		hostKey:    bytes.Clone(sb.hostKey),
+		hostKeyFP:  hostFP,
+		sessionID:  bytes.Clone(sb.sessionID),
+		forwarding: sb.forwarding,
+	}
+	c.audit(slog.LevelInfo, "session-bind", "allowed", c.role(), append(attrs, slog.String("result", result))...)
+	return reply
 }
 
 // roundTrip sends one request upstream and reads its answer, dialling first

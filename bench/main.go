@@ -33,16 +33,16 @@ func main() {
 	rounds := flag.Int("rounds", 3, "upload rounds per client")
 	flag.Parse()
 
-	tb := &benchTB{}
-	defer tb.cleanup()
+	tb := &testenv.Standalone{Name: "bench"}
+	defer tb.Close()
 	if err := run(tb, *runs, *mib, *rounds); err != nil {
-		tb.cleanup()
+		tb.Close()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(tb *benchTB, runs, mib, rounds int) error {
+func run(tb *testenv.Standalone, runs, mib, rounds int) error {
 	dir := tb.TempDir()
 	rssh := filepath.Join(dir, "rssh")
 	if out, err := exec.Command("go", "build", "-o", rssh, "./cmd/rssh").CombinedOutput(); err != nil {
@@ -164,7 +164,7 @@ func run(tb *benchTB, runs, mib, rounds int) error {
 // in the Secret Service cache (a private gnome-keyring) against `ssh` sending
 // a token of the same size with -o SetEnv, and rssh's peak RSS on that path
 // (which shows the 1Password SDK is not loaded).
-func benchTokenCacheHit(tb *benchTB, dir, rssh, ssh string, sshd *testenv.SSHD, user string, key *testenv.Key, kh string, runs int) error {
+func benchTokenCacheHit(tb *testenv.Standalone, dir, rssh, ssh string, sshd *testenv.SSHD, user string, key *testenv.Key, kh string, runs int) error {
 	op := testenv.NewFakeOp(tb, "Bench")
 	sbx := testenv.NewSandbox(tb)
 	bus := testenv.StartKeyring(tb, sbx)
@@ -352,42 +352,3 @@ func medianF(fs []float64) float64 {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
-
-// benchTB lets the test harness run outside `go test`.
-type benchTB struct {
-	cleanups []func()
-	failed   bool
-}
-
-func (b *benchTB) Helper() {}
-func (b *benchTB) Fatalf(format string, args ...any) {
-	b.failed = true
-	b.cleanup()
-	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
-	os.Exit(1)
-}
-func (b *benchTB) Errorf(format string, args ...any) {
-	b.failed = true
-	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
-}
-func (b *benchTB) Logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
-func (b *benchTB) Skipf(format string, args ...any) {
-	b.Fatalf(format, args...)
-}
-func (b *benchTB) Cleanup(f func()) { b.cleanups = append(b.cleanups, f) }
-func (b *benchTB) Failed() bool     { return b.failed }
-func (b *benchTB) TempDir() string {
-	d, err := os.MkdirTemp("", "rssh-bench-")
-	if err != nil {
-		b.Fatalf("%v", err)
-	}
-	b.Cleanup(func() { os.RemoveAll(d) })
-	return d
-}
-
-func (b *benchTB) cleanup() {
-	for i := len(b.cleanups) - 1; i >= 0; i-- {
-		b.cleanups[i]()
-	}
-	b.cleanups = nil
-}

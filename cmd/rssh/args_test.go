@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/rssh/rssh/sshproxy"
 	"slices"
 	"strings"
 	"testing"
@@ -91,3 +92,17 @@ func FuzzParseArgs(f *testing.F) {
 		parseArgs(strings.Split(s, "\x00"))
 	})
 }
+
+func TestEscapeChar(t *testing.T) {
+	for in, want := range map[string]int{"~": '~', "none": -1, "^]": 0x1d, "^A": 1, "#": '#'} {
+		got := escapeChar(in)
+		if want == -1 {
+			want = sshproxyEscapeNone
+		}
+		if got != want {
+			t.Errorf("escapeChar(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+var sshproxyEscapeNone = sshproxy.EscapeNone

@@ -260,10 +260,7 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		Refused:      refusedHandler(plan, cfg.Host, std),
 	}
 	if wantTTY {
-		esc := sshproxy.EscapeNone
-		if cfg.EscapeChar != "none" && cfg.EscapeChar != "" {
-			esc = int(cfg.EscapeChar[0])
-		}
+		esc := escapeChar(cfg.EscapeChar)
 		sess.PTY = &sshproxy.PTY{Term: getenv("TERM"), Terminal: tty, EscapeChar: esc}
 	}
 	status, err := conn.Run(sigCtx, sess)
@@ -394,6 +391,18 @@ func sessionEnv(cfg *config.Config, environ []string, sendingToken bool) []sshpr
 		}
 	}
 	return out
+}
+
+// escapeChar reads EscapeChar as OpenSSH does: "none", one character, or
+// "^X" for a control character.
+func escapeChar(v string) int {
+	switch {
+	case v == "none" || v == "":
+		return sshproxy.EscapeNone
+	case len(v) == 2 && v[0] == '^':
+		return int(v[1] & 0x1f)
+	}
+	return int(v[0])
 }
 
 func yesNo(b bool) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -59,10 +60,7 @@ func planToken(cfg *config.Config, inv *invocation, getenv func(string) string) 
 	}
 	if p.env == "" {
 		if p.require {
-			return nil, &hintError{
-				msg:  fmt.Sprintf("--require-env: no environment is mapped to %s", cfg.Host),
-				hint: fmt.Sprintf("add 'SetEnv %s=<env>' to its Host block, or pass --env NAME", envVar),
-			}
+			return nil, &hintError{err: errors.New(fmt.Sprintf("--require-env: no environment is mapped to %s", cfg.Host)), hint: fmt.Sprintf("add 'SetEnv %s=<env>' to its Host block, or pass --env NAME", envVar)}
 		}
 		return p, nil
 	}
@@ -79,12 +77,6 @@ func (p *tokenPlan) needVault(getenv func(string) string) error {
 	p.vault = vault
 	return err
 }
-
-// hintError is an error with a fix to suggest.
-type hintError struct{ msg, hint string }
-
-func (e *hintError) Error() string    { return e.msg }
-func (e *hintError) HintText() string { return e.hint }
 
 // tokenFetch looks the token up in the cache alongside the handshake; only
 // once the host has proved its identity may it run op.
@@ -170,10 +162,7 @@ func refusedHandler(plan *tokenPlan, host string, std stdio) func(string) error 
 			fix = "add 'AcceptEnv LANG LC_*' to the server's sshd_config (Debian and Ubuntu ship it)"
 		}
 		if plan.require {
-			return &hintError{
-				msg:  fmt.Sprintf("%s refused %s (environment %s) and the token is required: not running the command", host, name, plan.env),
-				hint: fix,
-			}
+			return &hintError{err: errors.New(fmt.Sprintf("%s refused %s (environment %s) and the token is required: not running the command", host, name, plan.env)), hint: fix}
 		}
 		fmt.Fprintf(std.err, "rssh: %s refused %s: the session runs without the %s token; to fix: %s\n", host, name, plan.env, fix)
 		return nil
@@ -189,7 +178,7 @@ func runToken(args []string, std stdio, getenv func(string) string) int {
 		args = args[1:]
 	}
 	if len(args) == 0 {
-		fail(std.err, &hintError{msg: "--token needs a command", hint: "rssh --token list | clear [ENV] | refresh ENV"})
+		fail(std.err, &hintError{err: errors.New("--token needs a command"), hint: "rssh --token list | clear [ENV] | refresh ENV"})
 		return sshproxy.ExitFailure
 	}
 	r := &envmap.Resolver{Cache: envmap.OpenCache(log), Log: log}
@@ -220,8 +209,7 @@ func runToken(args []string, std stdio, getenv func(string) string) int {
 			tok.Wipe()
 		}
 	default:
-		err = &hintError{msg: fmt.Sprintf("--token %s: unknown command or wrong arguments", strings.Join(args, " ")),
-			hint: "rssh --token list | clear [ENV] | refresh ENV"}
+		err = &hintError{err: errors.New(fmt.Sprintf("--token %s: unknown command or wrong arguments", strings.Join(args, " "))), hint: "rssh --token list | clear [ENV] | refresh ENV"}
 	}
 	if err != nil {
 		fail(std.err, err)
