@@ -139,7 +139,7 @@ func parseBridgeArgs(args []string) (*bridgeArgs, error) {
 	})
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil, &usageError{"--bridge: help requested"}
+			return nil, errBridgeHelp
 		}
 		return nil, &usageError{"--bridge: " + strings.TrimPrefix(err.Error(), "flag provided but not defined: ")}
 	}
@@ -205,6 +205,11 @@ func (a *bridgeArgs) validate(given []string) error {
 // Nix helpers.
 func runBridge(args []string, std stdio, getenv func(string) string) int {
 	a, err := parseBridgeArgs(args)
+	if err == errBridgeHelp {
+		// Asked for, so on stdout with success, as rssh --help.
+		io.WriteString(std.out, bridgeUsage+"\n")
+		return 0
+	}
 	if err != nil {
 		fail(std.err, err)
 		var u *usageError
@@ -233,6 +238,8 @@ func runBridge(args []string, std stdio, getenv func(string) string) int {
 }
 
 const exitFailure = 255
+
+var errBridgeHelp = errors.New("--bridge: help requested")
 
 // hintError is an error with the fix to print on a second line.
 type hintError struct {
