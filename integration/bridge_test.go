@@ -314,7 +314,7 @@ func TestBridgeDaemonCLI(t *testing.T) {
 			t.Fatalf("uid %d listed keys through a bridge that does not allow it:\n%s", otherUID, r.out)
 		}
 		want := fmt.Sprintf("uid=%d pid=%d cmd=ssh-add op=connect decision=refused reason=\"uid %d is not allowed\"", otherUID, r.pid, otherUID)
-		if !b2.log.waitFor(want, 5*time.Second) {
+		if !b2.log.WaitFor(want, 5*time.Second) {
 			t.Fatalf("no text audit line %q in:\n%s", want, b2.log.String())
 		}
 		b2.stop(syscall.SIGINT)

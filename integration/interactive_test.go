@@ -89,7 +89,7 @@ func (p *ptyRun) send(s string) {
 
 func (p *ptyRun) expect(want string, d time.Duration) {
 	p.t.Helper()
-	if !p.out.waitFor(want, d) {
+	if !p.out.WaitFor(want, d) {
 		p.t.Fatalf("terminal never showed %q; it shows %q", want, p.out.String())
 	}
 }
@@ -144,7 +144,7 @@ func TestInteractiveShell(t *testing.T) {
 	resized := false
 	for i := 0; i < 50 && !resized; i++ {
 		p.send("stty size\r")
-		resized = p.out.waitFor("40 100", 200*time.Millisecond)
+		resized = p.out.WaitFor("40 100", 200*time.Millisecond)
 	}
 	if !resized {
 		t.Fatalf("the remote terminal never saw the resize; terminal shows %q", p.out.String())

@@ -1,11 +1,9 @@
 package integration
 
 import (
-	"bytes"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,11 +50,11 @@ func TestEncryptedKeyPassphrase(t *testing.T) {
 			}
 		}
 	}()
-	if !out.waitFor("Enter passphrase for key '"+enc+"': ", 15*time.Second) {
+	if !out.WaitFor("Enter passphrase for key '"+enc+"': ", 15*time.Second) {
 		t.Fatalf("no passphrase prompt; terminal shows %q", out.String())
 	}
 	tty.Write([]byte("sekrit\n"))
-	if !out.waitFor("unlocked", 15*time.Second) {
+	if !out.WaitFor("unlocked", 15*time.Second) {
 		t.Fatalf("command did not run after the passphrase; terminal shows %q", out.String())
 	}
 	if err := cmd.Wait(); err != nil {
@@ -67,31 +65,5 @@ func TestEncryptedKeyPassphrase(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// waitFor polls the buffer for want until the deadline.
-func (s *syncBuffer) waitFor(want string, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if strings.Contains(s.String(), want) {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return false
-}
+// syncBuffer is the harness buffer, under the name these tests use.
+type syncBuffer = testenv.Buffer
