@@ -1,6 +1,7 @@
 package agentbridge
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -35,6 +36,25 @@ type conn struct {
 	mu     sync.Mutex // guards up and closed against close from Serve
 	up     net.Conn
 	closed bool
+
+	// The rest belongs to the connection's own goroutine.
+	nw, upw         io.Writer     // write nc and up
+	nr, upr         *bufio.Reader // read nc and up
+	readBy, writeBy time.Time     // deadlines set on nc
+	upBy            time.Time     // deadline set on up
+	deferAudit      bool
+	pending         []auditRecord
+}
+
+// ioBuffer is each direction's read buffer: a request or an answer of
+// up to this size (a signature, a list of a few keys) is read whole with
+// one read(2), header and body together.
+const ioBuffer = 1024
+
+// auditRecord is an audit line held until the reply has gone out.
+type auditRecord struct {
+	level slog.Level
+	attrs []slog.Attr
 }
 
 // binding is an accepted session-bind@openssh.com.
@@ -72,9 +92,16 @@ func (c *conn) serve() {
 		return
 	}
 	c.audit(slog.LevelDebug, "connect", "allowed", c.role())
+	rw := newRawIO(c.nc)
+	c.nr, c.nw = bufio.NewReaderSize(rw, ioBuffer), rw
+	// A request's audit lines are written after its reply has gone out, so
+	// that formatting and writing them is not part of the latency a signer
+	// sees; they are written before the next request is read.
+	c.deferAudit = true
+	defer c.flushAudit()
 	for {
-		c.nc.SetReadDeadline(time.Now().Add(c.b.cfg.IdleTimeout))
-		msg, err := readMessage(c.nc, c.b.cfg.MaxMessage)
+		extendDeadline(c.nc.SetReadDeadline, &c.readBy, c.b.cfg.IdleTimeout)
+		msg, err := readMessage(c.nr, c.b.cfg.MaxMessage)
 		if err != nil {
 			c.logClose(err)
 			return
@@ -84,12 +111,27 @@ func (c *conn) serve() {
 			c.logClose(err)
 			return
 		}
-		c.nc.SetWriteDeadline(time.Now().Add(c.b.cfg.IdleTimeout))
-		if _, err := c.nc.Write(frame(reply)); err != nil {
+		extendDeadline(c.nc.SetWriteDeadline, &c.writeBy, c.b.cfg.IdleTimeout)
+		_, err = c.nw.Write(frame(reply))
+		c.flushAudit()
+		if err != nil {
 			c.logClose(err)
 			return
 		}
 	}
+}
+
+// extendDeadline moves a deadline to now+d, but leaves it while it is still
+// within a sixteenth of d (at most a second) of that: every call reprograms
+// a runtime timer, and a timeout of minutes need not be exact to the
+// millisecond.
+func extendDeadline(set func(time.Time) error, by *time.Time, d time.Duration) {
+	now := time.Now()
+	if by.Sub(now) > d-min(d/16, time.Second) {
+		return
+	}
+	*by = now.Add(d)
+	set(*by)
 }
 
 func (c *conn) role() string {
@@ -329,12 +371,15 @@ func (c *conn) roundTrip(msg []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	up.SetDeadline(time.Now().Add(upstreamTimeout))
-	if _, err := up.Write(frame(msg)); err != nil {
+	extendDeadline(up.SetDeadline, &c.upBy, upstreamTimeout)
+	if _, err := c.upw.Write(frame(msg)); err != nil {
 		c.dropUpstream()
 		return nil, err
 	}
-	reply, err := readMessage(up, c.b.cfg.MaxMessage)
+	if c.upr.Buffered() == 0 {
+		awaitReadable(up)
+	}
+	reply, err := readMessage(c.upr, c.b.cfg.MaxMessage)
 	if err != nil {
 		c.dropUpstream()
 		return nil, err
@@ -349,7 +394,7 @@ func (c *conn) upstream() (net.Conn, error) {
 	if closed {
 		return nil, net.ErrClosed
 	}
-	if up != nil {
+	if up != nil && c.upr != nil {
 		return up, nil
 	}
 	// Dial without the lock, so that close (from Serve's shutdown) never
@@ -365,6 +410,9 @@ func (c *conn) upstream() (net.Conn, error) {
 		return nil, net.ErrClosed
 	}
 	c.up = up
+	rw := newRawIO(up)
+	c.upr, c.upw = bufio.NewReaderSize(rw, ioBuffer), rw
+	c.upBy = time.Time{}
 	return up, nil
 }
 
@@ -396,6 +444,7 @@ func (c *conn) dropUpstream() {
 		c.up.Close()
 		c.up = nil
 	}
+	c.upr, c.upw = nil, nil
 	c.bind = nil
 }
 
@@ -417,5 +466,17 @@ func (c *conn) audit(level slog.Level, op, decision, reason string, attrs ...slo
 		all = append(all, slog.String("host_key", c.bind.hostKeyFP))
 	}
 	all = append(all, attrs...)
+	if c.deferAudit {
+		c.pending = append(c.pending, auditRecord{level, all})
+		return
+	}
 	c.b.log.LogAttrs(context.Background(), level, "audit", all...)
+}
+
+func (c *conn) flushAudit() {
+	for i, r := range c.pending {
+		c.b.log.LogAttrs(context.Background(), r.level, "audit", r.attrs...)
+		c.pending[i] = auditRecord{}
+	}
+	c.pending = c.pending[:0]
 }

@@ -1,0 +1,7 @@
+//go:build !unix
+
+package agentbridge
+
+import "net"
+
+func awaitReadable(net.Conn) {}
