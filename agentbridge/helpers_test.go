@@ -31,72 +31,29 @@ type auditLog struct {
 	testenv.Buffer
 }
 
+// lines is every audit JSON line so far; a line that is not JSON fails.
 func (a *auditLog) lines(t testing.TB) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, l := range strings.Split(strings.TrimSpace(a.String()), "\n") {
-		if l == "" {
-			continue
-		}
 		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
+		if err := json.Unmarshal([]byte(l), &m); l != "" && err != nil {
 			t.Fatalf("audit line is not JSON: %v: %s", err, l)
 		}
-		out = append(out, m)
+		if m != nil {
+			out = append(out, m)
+		}
 	}
 	return out
 }
 
-// matches reports whether line has every field of want; a string value
-// ending in "*" matches by prefix, numbers compare as float64 as JSON has them.
-func matches(line, want map[string]any) bool {
-	for k, w := range want {
-		got, ok := line[k]
-		if !ok {
-			return false
-		}
-		switch w := w.(type) {
-		case int:
-			if f, ok := got.(float64); !ok || f != float64(w) {
-				return false
-			}
-		case string:
-			g, ok := got.(string)
-			if !ok {
-				return false
-			}
-			if p, isPrefix := strings.CutSuffix(w, "*"); isPrefix {
-				if !strings.Contains(g, p) {
-					return false
-				}
-			} else if g != w {
-				return false
-			}
-		default:
-			if fmt.Sprint(got) != fmt.Sprint(w) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// wantAudit waits (bounded) for an audit line with the given fields: lines
-// about a connection the bridge closes are written just before it closes.
+// wantAudit waits (bounded) for an audit line with the given fields (see
+// testenv.JSONMatches): lines about a connection the bridge closes are
+// written just before it closes.
 func (a *auditLog) wantAudit(t testing.TB, want map[string]any) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		for _, l := range a.lines(t) {
-			if matches(l, want) {
-				return l
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no audit line with %v in:\n%s", want, a.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	a.lines(t)
+	return testenv.WantJSONLine(t, a.String, want)
 }
 
 // shareDir is a temp dir uid 65534 can reach, unlike t.TempDir()'s 0700 parents.

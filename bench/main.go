@@ -56,17 +56,7 @@ func run(tb *testenv.Standalone, runs, mib, rounds int) error {
 	kh := filepath.Join(dir, "known_hosts")
 	os.WriteFile(kh, []byte(sshd.KnownHostsLine()+"\n"), 0o600)
 	cfg := filepath.Join(dir, "ssh_config")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`Host bench
-	HostName 127.0.0.1
-	Port %d
-	User %s
-	IdentityFile %s
-	IdentitiesOnly yes
-	UserKnownHostsFile %s
-	GlobalKnownHostsFile /dev/null
-	StrictHostKeyChecking yes
-	BatchMode yes
-`, sshd.Port, user, key.Path, kh)), 0o600)
+	os.WriteFile(cfg, []byte(sshd.HostBlock("bench", user, key.Path, kh)), 0o600)
 
 	clients := []struct {
 		name string
@@ -169,18 +159,7 @@ func benchTokenCacheHit(tb *testenv.Standalone, dir, rssh, ssh string, sshd *tes
 	sbx := testenv.NewSandbox(tb)
 	bus := testenv.StartKeyring(tb, sbx)
 	cfg := filepath.Join(dir, "ssh_config_token")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`Host prod
-	HostName 127.0.0.1
-	Port %d
-	User %s
-	IdentityFile %s
-	IdentitiesOnly yes
-	UserKnownHostsFile %s
-	GlobalKnownHostsFile /dev/null
-	StrictHostKeyChecking yes
-	BatchMode yes
-	SetEnv RSSH_ENV=production
-`, sshd.Port, user, key.Path, kh)), 0o600)
+	os.WriteFile(cfg, []byte(sshd.HostBlock("prod", user, key.Path, kh, "SetEnv RSSH_ENV=production")), 0o600)
 	env := append(os.Environ(), sbx.Env()...)
 	env = append(env, "DBUS_SESSION_BUS_ADDRESS="+bus, "PATH="+op.Dir+":"+os.Getenv("PATH"), "OP_SA_CREDENTIALS_VAULT=Bench")
 	rsshArgv := []string{rssh, "-F", cfg, "prod", "true"}

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -86,59 +85,11 @@ func (p *bridgeProc) stop(sig syscall.Signal) {
 	}
 }
 
-// audit is the bridge's JSON audit lines so far.
-func (p *bridgeProc) audit() []map[string]any {
-	var out []map[string]any
-	for _, l := range strings.Split(p.log.String(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "audit" {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// wantAudit waits (bounded) for an audit line with every field of want; a
-// string ending in "*" matches as a prefix, numbers as JSON has them.
+// wantAudit waits (bounded) for an audit line with every field of want (see
+// testenv.JSONMatches).
 func (p *bridgeProc) wantAudit(want map[string]any) map[string]any {
 	p.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		for _, l := range p.audit() {
-			if auditMatches(l, want) {
-				return l
-			}
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("no audit line with %v in:\n%s", want, p.log.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func auditMatches(line, want map[string]any) bool {
-	for k, w := range want {
-		got, ok := line[k]
-		if !ok {
-			return false
-		}
-		switch w := w.(type) {
-		case int:
-			if f, ok := got.(float64); !ok || f != float64(w) {
-				return false
-			}
-		case string:
-			g, ok := got.(string)
-			if p, isPrefix := strings.CutSuffix(w, "*"); !ok || (isPrefix && !strings.HasPrefix(g, p)) || (!isPrefix && g != w) {
-				return false
-			}
-		default:
-			if fmt.Sprint(got) != fmt.Sprint(w) {
-				return false
-			}
-		}
-	}
-	return true
+	return testenv.WantJSONLine(p.t, p.log.String, want)
 }
 
 // shareDir is a temp dir other users can reach, unlike t.TempDir()'s 0700

@@ -76,20 +76,10 @@ func newWorld(t *testing.T, user string, extra string) *world {
 	return w
 }
 
-// hostBlock is the ssh_config block for a test server under alias.
+// hostBlock is the ssh_config block for a test server under alias; extra
+// is more lines, each already indented.
 func hostBlock(alias string, s *testenv.SSHD, user, key, knownHosts, extra string) string {
-	return fmt.Sprintf(`Host %s
-	HostName 127.0.0.1
-	Port %d
-	User %s
-	IdentityFile %s
-	IdentitiesOnly yes
-	UserKnownHostsFile %s
-	GlobalKnownHostsFile /dev/null
-	StrictHostKeyChecking yes
-	BatchMode yes
-%s
-`, alias, s.Port, user, key, knownHosts, extra)
+	return s.HostBlock(alias, user, key, knownHosts, strings.Split(extra, "\n")...) + "\n"
 }
 
 func (w *world) writeConfig(extra string) {

@@ -265,6 +265,22 @@ func (s *SSHD) Authorize(t TB, user string, keys ...*Key) {
 	}
 }
 
+// HostBlock is an ssh_config Host block for this server under alias that
+// logs in as user with identityFile only, trusts only knownHosts and never
+// prompts; each of extra is one more line (a keyword and its arguments).
+func (s *SSHD) HostBlock(alias, user, identityFile, knownHosts string, extra ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Host %s\n\tHostName 127.0.0.1\n\tPort %d\n\tUser %s\n\tIdentityFile %s\n"+
+		"\tIdentitiesOnly yes\n\tUserKnownHostsFile %s\n\tGlobalKnownHostsFile /dev/null\n"+
+		"\tStrictHostKeyChecking yes\n\tBatchMode yes\n", alias, s.Port, user, identityFile, knownHosts)
+	for _, l := range extra {
+		if l = strings.TrimSpace(l); l != "" {
+			b.WriteString("\t" + l + "\n")
+		}
+	}
+	return b.String()
+}
+
 // KnownHostsLine is the known_hosts line for this server under its
 // [127.0.0.1]:PORT name.
 func (s *SSHD) KnownHostsLine() string {
