@@ -111,7 +111,12 @@ func socks4Request(r *bufio.Reader, w io.Writer) (string, func(bool) error, erro
 		_, err := w.Write([]byte{0, code, 0, 0, 0, 0, 0, 0})
 		return err
 	}
-	return net.JoinHostPort(host, strconv.Itoa(int(port))), reply, nil
+	target, err := socksTarget(host, port)
+	if err != nil {
+		reply(false)
+		return "", nil, err
+	}
+	return target, reply, nil
 }
 
 func socks5Request(r *bufio.Reader, w io.Writer) (string, func(bool) error, error) {
@@ -190,5 +195,24 @@ func socks5Request(r *bufio.Reader, w io.Writer) (string, func(bool) error, erro
 		_, err := w.Write([]byte{5, code, 0, 1, 0, 0, 0, 0, 0, 0})
 		return err
 	}
-	return net.JoinHostPort(host, strconv.Itoa(int(binary.BigEndian.Uint16(p[:])))), reply, nil
+	target, err := socksTarget(host, binary.BigEndian.Uint16(p[:]))
+	if err != nil {
+		fail(1) // general failure
+		return "", nil, err
+	}
+	return target, reply, nil
+}
+
+// socksTarget is host:port for dial. A name a client sent (SOCKS4a, SOCKS5)
+// that does not survive that round trip ("", "[") is refused here with its
+// own message rather than failing later in the dialer as a bad address.
+func socksTarget(host string, port uint16) (string, error) {
+	if host == "" {
+		return "", errors.New("SOCKS request with an empty host name")
+	}
+	t := net.JoinHostPort(host, strconv.Itoa(int(port)))
+	if h, _, err := net.SplitHostPort(t); err != nil || h != host {
+		return "", fmt.Errorf("SOCKS request for a bad host name %q", host)
+	}
+	return t, nil
 }
