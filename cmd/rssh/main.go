@@ -95,7 +95,8 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		defer f.Close()
 		logOut = f
 	}
-	log := slog.New(newSSHLogHandler(logOut, cfg.LogLevel))
+	level := newLogLevel(cfg.LogLevel)
+	log := slog.New(newSSHLogHandler(logOut, level))
 
 	if err := checkSession(inv, cfg); err != nil {
 		fail(std.err, err)
@@ -273,18 +274,10 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		return sshproxy.ExitFailure
 	case err != nil:
 		fail(std.err, err)
-	case wantTTY && logAtLeastInfo(cfg.LogLevel):
+	case wantTTY && level.atLeastInfo():
 		fmt.Fprintf(std.err, "Connection to %s closed.\r\n", cfg.Hostname)
 	}
 	return status
-}
-
-func logAtLeastInfo(level string) bool {
-	switch level {
-	case "QUIET", "FATAL", "ERROR":
-		return false
-	}
-	return true
 }
 
 // signals is the signal that ended the session, if any.
