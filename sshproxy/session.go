@@ -72,6 +72,7 @@ func (c *Conn) Run(ctx context.Context, s Session) (int, error) {
 		return ExitFailure, fmt.Errorf("opening a session: %w", err)
 	}
 	defer sess.Close()
+	defer c.track("session", "client-session").close()
 	for _, v := range s.Env {
 		payload := envPayload(v.Name, v.Value)
 		// As OpenSSH, no reply is asked for ordinary variables: a server that
