@@ -135,6 +135,9 @@ type Config struct {
 	RemoteCommand string // expanded
 	StdinNull     bool
 	EscapeChar    string // "~" by default, "none", or the one byte (^X is stored as the control byte)
+	// EnableEscapeCommandline allows the ~C command line, which OpenSSH
+	// 9.2 turned off by default.
+	EnableEscapeCommandline bool
 
 	ServerAliveInterval time.Duration
 	ServerAliveCountMax int

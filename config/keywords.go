@@ -76,7 +76,7 @@ var keywords = map[string]kind{
 	"hostbasedkeytypes": kString, "pubkeyacceptedalgorithms": kOurs,
 	"pubkeyacceptedkeytypes": kOurs, "ignoreunknown": kOurs, "proxyjump": kOurs,
 	"securitykeyprovider": kString, "knownhostscommand": kCommand,
-	"requiredrsasize": kInt, "enableescapecommandline": kFlag,
+	"requiredrsasize": kInt, "enableescapecommandline": kOurs,
 }
 
 // canonical maps aliases to the keyword processLine handles.

@@ -42,6 +42,7 @@ type options struct {
 	sessionType      int
 	stdinNull        int
 	gatewayPorts     int
+	escapeCmdline    int // EnableEscapeCommandline
 
 	canonHostname  int
 	canonMaxDots   int
@@ -139,7 +140,7 @@ func newOptions() *options {
 		addressFamily: -1, connAttempts: -1, connectTimeout: -1,
 		numPassPrompts: -1, logLevel: -1, identitiesOnly: -1,
 		aliveInterval: -1, aliveCountMax: -1, escapeChar: -1, addKeys: -1,
-		addKeysLife: -1, requestTTY: -1, sessionType: -1, stdinNull: -1, gatewayPorts: -1,
+		addKeysLife: -1, requestTTY: -1, sessionType: -1, stdinNull: -1, gatewayPorts: -1, escapeCmdline: -1,
 		canonHostname: -1, canonMaxDots: -1, canonFallback: -1, jumpPort: -1,
 	}
 }

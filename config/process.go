@@ -344,6 +344,8 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		err = parseMultiTo(&o.sessionType, multiSession)
 	case "stdinnull":
 		err = parseMultiTo(&o.stdinNull, multiFlag)
+	case "enableescapecommandline":
+		err = parseMultiTo(&o.escapeCmdline, multiFlag)
 	case "canonicalizehostname":
 		before := o.canonHostname
 		err = parseMultiTo(&o.canonHostname, multiCanon)

@@ -526,6 +526,7 @@ func fillDefaults(o *options) error {
 	def(&o.requestTTY, ttyAuto)
 	def(&o.sessionType, sessionDefault)
 	def(&o.stdinNull, 0)
+	def(&o.escapeCmdline, 0)
 	for _, a := range []struct {
 		p        **sval
 		def, all string
@@ -623,6 +624,7 @@ func (c *Config) fill(o *options) {
 	c.RequestTTY = map[int]string{ttyNo: "no", ttyYes: "yes", ttyAuto: "auto", ttyForce: "force"}[o.requestTTY]
 	c.SessionType = fmtMulti(o.sessionType, multiSession)
 	c.StdinNull = o.stdinNull == 1
+	c.EnableEscapeCommandline = o.escapeCmdline == 1
 	switch o.escapeChar {
 	case escapeNone:
 		c.EscapeChar = "none"
@@ -661,6 +663,7 @@ func (c *Config) fill(o *options) {
 	add("stdinnull", fmtFlag(o.stdinNull))
 	add("stricthostkeychecking", fmtMulti(o.strictHostKey, multiStrict))
 	add("tcpkeepalive", fmtFlag(o.tcpKeepAlive))
+	add("enableescapecommandline", fmtFlag(o.escapeCmdline))
 	add("connectionattempts", strconv.Itoa(o.connAttempts))
 	add("numberofpasswordprompts", strconv.Itoa(o.numPassPrompts))
 	add("serveralivecountmax", strconv.Itoa(o.aliveCountMax))
@@ -791,7 +794,7 @@ func Keywords() []string {
 		"clearallforwardings", "exitonforwardfailure", "gatewayports", "hashknownhosts", "identitiesonly",
 		"kbdinteractiveauthentication", "passwordauthentication", "pubkeyauthentication",
 		"requesttty", "sessiontype", "stdinnull", "stricthostkeychecking", "tcpkeepalive",
-		"connectionattempts", "numberofpasswordprompts", "serveralivecountmax",
+		"enableescapecommandline", "connectionattempts", "numberofpasswordprompts", "serveralivecountmax",
 		"serveraliveinterval", "bindaddress", "ciphers", "hostkeyalgorithms", "hostkeyalias",
 		"identityagent", "kexalgorithms", "remotecommand", "loglevel", "macs",
 		"pubkeyacceptedalgorithms", "dynamicforward", "localforward", "remoteforward",

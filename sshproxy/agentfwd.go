@@ -30,6 +30,9 @@ func (cl *Client) AgentForwardSocket(cfg *config.Config) string {
 
 const agentChannel = "auth-agent@openssh.com"
 
+// agentChannelName is what OpenSSH calls an agent channel in ~#.
+const agentChannelName = "authentication agent connection"
+
 // ServeAgent answers the server's auth-agent@openssh.com channels, each
 // with a fresh connection to the agent at socket. Unlike x/crypto's
 // agent.ForwardToRemote, the agent is dialled before the channel is
@@ -43,12 +46,12 @@ func (c *Conn) ServeAgent(socket string) {
 	}
 	go func() {
 		for nc := range chans {
-			go serveAgentChannel(nc, socket)
+			go c.serveAgentChannel(nc, socket)
 		}
 	}()
 }
 
-func serveAgentChannel(nc ssh.NewChannel, socket string) {
+func (c *Conn) serveAgentChannel(nc ssh.NewChannel, socket string) {
 	if socket == "" {
 		nc.Reject(ssh.ConnectionFailed, "no local agent")
 		return
@@ -64,6 +67,8 @@ func serveAgentChannel(nc ssh.NewChannel, socket string) {
 		return
 	}
 	go ssh.DiscardRequests(reqs)
+	open := c.track(agentChannelName, agentChannelName)
+	defer open.close()
 	pipe(&channelConn{ch}, local.(*net.UnixConn))
 }
 

@@ -50,6 +50,8 @@ type Conn struct {
 	closing  atomic.Bool   // we closed it
 	timedOut atomic.Bool   // keepalive gave up on the server
 	closeMu  sync.Once
+
+	chans openChannels // what ~# lists
 }
 
 func newConn(c *ssh.Client, cfg *config.Config) *Conn {

@@ -24,10 +24,22 @@ type Forwards struct {
 	Warn                   io.Writer // one line per failed forwarded connection, and setup warnings
 }
 
-// Forwarding is the running forwards; Close stops listening.
+// Forwarding is the running forwards of one connection. ~C adds to them
+// and cancels them; Close stops listening.
 type Forwarding struct {
+	c  *Conn
+	fw Forwards
+
 	mu        sync.Mutex
-	listeners []io.Closer
+	listeners []*listener
+}
+
+// listener is the listening side of one forward: a local one may listen
+// on two addresses (loopback in both families), a remote one on the server.
+type listener struct {
+	kind config.ForwardKind
+	fwd  config.Forward // for a remote port 0, ListenPort is the one the server chose
+	ls   []io.Closer
 }
 
 // Close stops every listener (connections already forwarded carry on
@@ -36,16 +48,75 @@ func (f *Forwarding) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, l := range f.listeners {
-		l.Close()
+		closeAll(l.ls)
 	}
 	f.listeners = nil
 	return nil
 }
 
-func (f *Forwarding) add(l io.Closer) {
+func closeAll(cs []io.Closer) {
+	for _, c := range cs {
+		c.Close()
+	}
+}
+
+func (f *Forwarding) add(l *listener) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.listeners = append(f.listeners, l)
+}
+
+// start sets up one forward of the given kind from its spec.
+func (f *Forwarding) start(kind config.ForwardKind, spec string) error {
+	if kind == config.RemoteForward {
+		return f.startRemote(spec)
+	}
+	return f.startLocal(spec, kind)
+}
+
+// cancel stops listening for the forwards fwd names, as OpenSSH's -KL,
+// -KD and -KR find them, and reports whether there was one. Local
+// listeners match by port and by the bind address channel_fwd_bind_addr
+// makes of the spec (none, "", "*" and "localhost" are all the default);
+// remote ones by port and the bind address exactly as given; Unix sockets
+// by path. Connections already forwarded carry on.
+func (f *Forwarding) cancel(kind config.ForwardKind, fwd config.Forward) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	found := false
+	kept := f.listeners[:0]
+	for _, l := range f.listeners {
+		if l.kind == kind && l.names(fwd) {
+			closeAll(l.ls)
+			found = true
+			continue
+		}
+		kept = append(kept, l)
+	}
+	f.listeners = kept
+	return found
+}
+
+func (l *listener) names(fwd config.Forward) bool {
+	if l.fwd.ListenPath != "" || fwd.ListenPath != "" {
+		return l.fwd.ListenPath == fwd.ListenPath
+	}
+	if l.fwd.ListenPort != fwd.ListenPort {
+		return false
+	}
+	if l.kind == config.RemoteForward {
+		return l.fwd.HasListenHost == fwd.HasListenHost && l.fwd.ListenHost == fwd.ListenHost
+	}
+	return bindAddr(l.fwd) == bindAddr(fwd)
+}
+
+// bindAddr is channel_fwd_bind_addr's answer for a client's listener: the
+// address it was explicitly asked for, or "" for the defaults.
+func bindAddr(f config.Forward) string {
+	if !f.HasListenHost || f.ListenHost == "*" || f.ListenHost == "localhost" {
+		return ""
+	}
+	return f.ListenHost
 }
 
 // StartForwards sets up -L, -D and -R forwards as OpenSSH does after
@@ -53,34 +124,21 @@ func (f *Forwarding) add(l io.Closer) {
 // or, with ExitOnFailure, the error returned (nothing is left listening
 // then). Failures of single forwarded connections are never fatal.
 func (c *Conn) StartForwards(fw Forwards) (*Forwarding, error) {
-	f := &Forwarding{}
-	fail := func(err error) error {
-		if fw.ExitOnFailure {
-			f.Close()
-			return err
-		}
-		fmt.Fprintf(fw.Warn, "rssh: warning: %v\n", err)
-		return nil
-	}
-	for _, spec := range fw.Local {
-		if err := c.startLocal(f, fw, spec, config.LocalForward); err != nil {
-			if err := fail(err); err != nil {
+	f := &Forwarding{c: c, fw: fw}
+	for _, set := range []struct {
+		kind  config.ForwardKind
+		specs []string
+	}{{config.LocalForward, fw.Local}, {config.DynamicForward, fw.Dynamic}, {config.RemoteForward, fw.Remote}} {
+		for _, spec := range set.specs {
+			err := f.start(set.kind, spec)
+			if err == nil {
+				continue
+			}
+			if fw.ExitOnFailure {
+				f.Close()
 				return nil, err
 			}
-		}
-	}
-	for _, spec := range fw.Dynamic {
-		if err := c.startLocal(f, fw, spec, config.DynamicForward); err != nil {
-			if err := fail(err); err != nil {
-				return nil, err
-			}
-		}
-	}
-	for _, spec := range fw.Remote {
-		if err := c.startRemote(f, fw, spec); err != nil {
-			if err := fail(err); err != nil {
-				return nil, err
-			}
+			fmt.Fprintf(fw.Warn, "rssh: warning: %v\n", err)
 		}
 	}
 	return f, nil
@@ -107,7 +165,8 @@ func localBinds(fwd config.Forward, gatewayPorts bool) []string {
 	return []string{fwd.ListenHost}
 }
 
-func (c *Conn) startLocal(f *Forwarding, fw Forwards, spec string, kind config.ForwardKind) error {
+func (f *Forwarding) startLocal(spec string, kind config.ForwardKind) error {
+	fw := f.fw
 	fwd, err := config.ParseForward(spec, kind)
 	if err != nil {
 		return err
@@ -133,11 +192,13 @@ func (c *Conn) startLocal(f *Forwarding, fw Forwards, spec string, kind config.F
 			return lastErr
 		}
 	}
+	rec := &listener{kind: kind, fwd: fwd}
 	for _, l := range ls {
-		f.add(l)
+		rec.ls = append(rec.ls, l)
 		fw.Log.Debug("local forwarding listening", "addr", l.Addr().String(), "spec", spec)
-		go c.acceptLocal(l, fwd, fw)
+		go f.c.acceptLocal(l, fwd, fw)
 	}
+	f.add(rec)
 	return nil
 }
 
@@ -161,13 +222,22 @@ func (c *Conn) acceptLocal(l net.Listener, fwd config.Forward, fw Forwards) {
 		}
 		go func() {
 			if fwd.Dynamic() {
-				serveSOCKS(local, func(network, addr string) (net.Conn, error) { return c.Dial(network, addr) }, fw.Warn)
+				// Named by its target once the SOCKS request names one, as
+				// OpenSSH renames it.
+				ch := c.track("dynamic-tcpip", "dynamic-tcpip")
+				defer ch.close()
+				serveSOCKS(local, func(network, addr string) (net.Conn, error) {
+					ch.rename(forwardedName("direct-tcpip", l.Addr(), addr, local))
+					return c.Dial(network, addr)
+				}, fw.Warn)
 				return
 			}
-			network, target := "tcp", net.JoinHostPort(fwd.ConnectHost, strconv.Itoa(fwd.ConnectPort))
+			ctype, network, target := "direct-tcpip", "tcp", net.JoinHostPort(fwd.ConnectHost, strconv.Itoa(fwd.ConnectPort))
 			if fwd.ConnectPath != "" {
-				network, target = "unix", fwd.ConnectPath
+				ctype, network, target = "direct-streamlocal@openssh.com", "unix", fwd.ConnectPath
 			}
+			ch := c.track(ctype, forwardedName(ctype, l.Addr(), target, local))
+			defer ch.close()
 			remote, err := c.Dial(network, target)
 			if err != nil {
 				fmt.Fprintf(fw.Warn, "rssh: forwarding %s to %s: %v\n", l.Addr(), target, openError(err))
@@ -179,7 +249,8 @@ func (c *Conn) acceptLocal(l net.Listener, fwd config.Forward, fw Forwards) {
 	}
 }
 
-func (c *Conn) startRemote(f *Forwarding, fw Forwards, spec string) error {
+func (f *Forwarding) startRemote(spec string) error {
+	c, fw := f.c, f.fw
 	fwd, err := config.ParseForward(spec, config.RemoteForward)
 	if err != nil {
 		return err
@@ -206,7 +277,6 @@ func (c *Conn) startRemote(f *Forwarding, fw Forwards, spec string) error {
 		}
 		return fmt.Errorf("remote port forwarding failed for %s", what)
 	}
-	f.add(l)
 	target := net.JoinHostPort(fwd.ConnectHost, strconv.Itoa(fwd.ConnectPort))
 	if fwd.ConnectPath != "" {
 		target = fwd.ConnectPath
@@ -216,11 +286,17 @@ func (c *Conn) startRemote(f *Forwarding, fw Forwards, spec string) error {
 		if a, ok := l.Addr().(*net.TCPAddr); ok {
 			port = a.Port
 		}
+		fwd.ListenPort = port // what -KR names it by
 		if fwd.Dynamic() {
 			fw.Log.Info(fmt.Sprintf("Allocated port %d for remote forward to dynamic", port))
 		} else {
 			fw.Log.Info(fmt.Sprintf("Allocated port %d for remote forward to %s:%d", port, fwd.ConnectHost, fwd.ConnectPort))
 		}
+	}
+	f.add(&listener{kind: config.RemoteForward, fwd: fwd, ls: []io.Closer{l}})
+	ctype := "forwarded-tcpip"
+	if fwd.ListenPath != "" {
+		ctype = "forwarded-streamlocal@openssh.com"
 	}
 	go func() {
 		for {
@@ -229,6 +305,8 @@ func (c *Conn) startRemote(f *Forwarding, fw Forwards, spec string) error {
 				return // closed, or the connection ended
 			}
 			go func() {
+				ch := c.track(ctype, originator(remote))
+				defer ch.close()
 				if fwd.Dynamic() {
 					// -R port alone: the server's end is a SOCKS proxy whose
 					// connections rssh makes from here.

@@ -56,6 +56,14 @@ type PTY struct {
 	Terminal *Terminal // the local terminal: modes, size, raw mode, SIGWINCH
 	// EscapeChar is the escape character (~ by default) or EscapeNone.
 	EscapeChar int
+	// CommandLine enables ~C (EnableEscapeCommandline), which adds to and
+	// cancels Forwarding's forwards; it needs Forwarding.
+	CommandLine bool
+	Forwarding  *Forwarding
+	// Verbosity is what ~v (more) and ~V (less) step, returning the new
+	// LogLevel's name as ssh -G prints it; nil when the log does not go
+	// to the terminal (-E), which those escapes then say.
+	Verbosity func(more bool) string
 }
 
 // Run runs s on the connection and returns the remote exit status as ssh
@@ -72,6 +80,7 @@ func (c *Conn) Run(ctx context.Context, s Session) (int, error) {
 		return ExitFailure, fmt.Errorf("opening a session: %w", err)
 	}
 	defer sess.Close()
+	defer c.track("session", "client-session").close()
 	for _, v := range s.Env {
 		payload := envPayload(v.Name, v.Value)
 		// As OpenSSH, no reply is asked for ordinary variables: a server that
@@ -120,10 +129,12 @@ func (c *Conn) Run(ctx context.Context, s Session) (int, error) {
 	if err != nil {
 		return ExitFailure, err
 	}
+	// The ~C command line holds remote output back while it is open.
+	var hold sync.Mutex
 	var outputs sync.WaitGroup
 	outputs.Add(2)
-	go func() { defer outputs.Done(); io.Copy(s.Stdout, stdout) }()
-	go func() { defer outputs.Done(); io.Copy(s.Stderr, stderr) }()
+	go func() { defer outputs.Done(); io.Copy(heldWriter{&hold, s.Stdout}, stdout) }()
+	go func() { defer outputs.Done(); io.Copy(heldWriter{&hold, s.Stderr}, stderr) }()
 
 	switch {
 	case s.Subsystem:
@@ -155,21 +166,10 @@ func (c *Conn) Run(ctx context.Context, s Session) (int, error) {
 		if esc == EscapeNone || s.Stdin == nil {
 			go pumpStdin(s.Stdin, stdin)
 		} else {
-			f := newEscapeFilter(byte(esc), s.Stderr)
-			go pumpEscaped(s.Stdin, stdin, f, func(a escapeAction) bool {
-				switch a {
-				case escDisconnect:
-					close(disconnect)
-					return false
-				case escBreak:
-					sess.SendRequest("break", false, ssh.Marshal(struct{ Ms uint32 }{1000}))
-				case escSuspend:
-					term.Suspend()
-					ws := term.Size()
-					sess.WindowChange(ws.Height, ws.Width)
-				}
-				return true
-			})
+			cmdline := s.PTY.CommandLine && s.PTY.Forwarding != nil
+			f := newEscapeFilter(byte(esc), cmdline, s.Stderr)
+			e := &escapes{c: c, sess: sess, pty: s.PTY, msg: s.Stderr, hold: &hold, disconnect: disconnect}
+			go pumpEscaped(s.Stdin, stdin, f, e.do)
 		}
 	} else {
 		// Our own stdin loop, not Session.Stdin: Wait would otherwise block

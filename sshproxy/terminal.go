@@ -20,6 +20,7 @@ type Terminal struct {
 
 	mu    sync.Mutex
 	saved *term.State // non-nil while raw
+	wake  *os.File    // while ReadLine waits: writing to it ends the wait
 }
 
 // OpenTerminal returns the terminal on f. When f is not a terminal (ssh
@@ -67,6 +68,19 @@ func (t *Terminal) Raw() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.saved != nil
+}
+
+// Interrupt ends a ReadLine that is waiting, as ^C ends ssh's "ssh>"
+// prompt, and reports whether there was one: a SIGINT that comes while the
+// command line is open belongs to it, not to the session.
+func (t *Terminal) Interrupt() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.wake == nil {
+		return false
+	}
+	t.wake.Write([]byte{0})
+	return true
 }
 
 // Messages is a writer for rssh's own lines (warnings, the closing line)

@@ -4,6 +4,7 @@ package sshproxy
 
 import (
 	"context"
+	"io"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -16,3 +17,6 @@ func (t *Terminal) WatchSize(ctx context.Context) <-chan WindowSize { return nil
 
 // Suspend is not available without job control.
 func (t *Terminal) Suspend() {}
+
+// ReadLine: no command line without poll(2) on the terminal.
+func (t *Terminal) ReadLine(prompt string, w io.Writer) (string, bool) { return "", false }

@@ -4,6 +4,7 @@ package sshproxy
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -102,5 +103,58 @@ func (t *Terminal) Suspend() {
 	syscall.Kill(0, syscall.SIGTSTP) // the process group, as a typed ^Z would
 	if wasRaw {
 		t.MakeRaw()
+	}
+}
+
+// maxLine is read_passphrase's buffer: longer lines are cut there.
+const maxLine = 1023
+
+// ReadLine is OpenSSH's read_passphrase with RP_ECHO for the ~C command
+// line: it writes prompt to w and reads one line from the terminal in
+// whatever mode the caller left it (cooked, so the tty echoes and edits).
+// The line ends at \n, \r or end of input and is cut at 1023 bytes; ok is
+// false when Interrupt ended the wait. It reads a byte at a time so that
+// input typed after the line stays for the session.
+func (t *Terminal) ReadLine(prompt string, w io.Writer) (line string, ok bool) {
+	r, wake, err := os.Pipe()
+	if err != nil {
+		return "", false
+	}
+	defer r.Close()
+	defer wake.Close()
+	t.mu.Lock()
+	t.wake = wake
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		t.wake = nil
+		t.mu.Unlock()
+	}()
+
+	io.WriteString(w, prompt)
+	var b []byte
+	fds := []unix.PollFd{{Fd: int32(t.fd), Events: unix.POLLIN}, {Fd: int32(r.Fd()), Events: unix.POLLIN}}
+	for {
+		if _, err := unix.Poll(fds, -1); err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return string(b), true
+		}
+		if fds[1].Revents != 0 {
+			return "", false
+		}
+		var c [1]byte
+		n, err := unix.Read(t.fd, c[:])
+		switch {
+		case err == unix.EINTR || err == unix.EAGAIN:
+			continue
+		case n == 0 || err != nil:
+			return string(b), true
+		case c[0] == '\n' || c[0] == '\r':
+			return string(b), true
+		case len(b) < maxLine:
+			b = append(b, c[0])
+		}
 	}
 }

@@ -47,7 +47,7 @@ func runRelay(a *bridgeArgs, std stdio, getenv func(string) string) error {
 	if a.verbose > 0 {
 		logLevel = fmt.Sprintf("DEBUG%d", min(a.verbose, 3))
 	}
-	log := slog.New(newSSHLogHandler(std.err, logLevel))
+	log := slog.New(newSSHLogHandler(std.err, newLogLevel(logLevel)))
 
 	if sock := getenv("SSH_AUTH_SOCK"); sock != "" && !agentbridge.Alive(sock) {
 		fmt.Fprintf(std.err, "rssh: warning: the agent at SSH_AUTH_SOCK=%s does not answer\n", sock)

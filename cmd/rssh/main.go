@@ -95,7 +95,8 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		defer f.Close()
 		logOut = f
 	}
-	log := slog.New(newSSHLogHandler(logOut, cfg.LogLevel))
+	level := newLogLevel(cfg.LogLevel)
+	log := slog.New(newSSHLogHandler(logOut, level))
 
 	if err := checkSession(inv, cfg); err != nil {
 		fail(std.err, err)
@@ -158,9 +159,22 @@ func run(args []string, std stdio, getenv func(string) string) int {
 	defer conn.Close()
 	conn.KeepAlive(cfg.ServerAliveInterval, cfg.ServerAliveCountMax)
 
+	var tty *sshproxy.Terminal
+	msgs := std.err
+	if wantTTY {
+		tty = sshproxy.OpenTerminal(os.Stdin)
+		// The terminal comes back on every way out of run, a panic
+		// included; os.Exit in main runs after these.
+		defer tty.Restore()
+		msgs = tty.Messages(std.err)
+	}
+
 	// From here a signal ends the session and rssh exits 255, as ssh does
 	// (0 for SIGTERM under -N); signals the parent ignores stay ignored.
-	sigCtx, sig := notifySignals(context.Background())
+	// A ^C typed at the ~C prompt only closes the prompt.
+	sigCtx, sig := notifySignals(context.Background(), func(v os.Signal) bool {
+		return v == syscall.SIGINT && tty != nil && tty.Interrupt()
+	})
 	defer sig.stop()
 
 	if inv.stdioTarget != "" {
@@ -176,16 +190,6 @@ func run(args []string, std stdio, getenv func(string) string) int {
 			return sshproxy.ExitFailure
 		}
 		return 0
-	}
-
-	var tty *sshproxy.Terminal
-	msgs := std.err
-	if wantTTY {
-		tty = sshproxy.OpenTerminal(os.Stdin)
-		// The terminal comes back on every way out of run, a panic
-		// included; os.Exit in main runs after these.
-		defer tty.Restore()
-		msgs = tty.Messages(std.err)
 	}
 
 	agentSock := ""
@@ -261,7 +265,13 @@ func run(args []string, std stdio, getenv func(string) string) int {
 	}
 	if wantTTY {
 		esc := escapeChar(cfg.EscapeChar)
-		sess.PTY = &sshproxy.PTY{Term: getenv("TERM"), Terminal: tty, EscapeChar: esc}
+		sess.PTY = &sshproxy.PTY{
+			Term: getenv("TERM"), Terminal: tty, EscapeChar: esc,
+			CommandLine: cfg.EnableEscapeCommandline, Forwarding: fwd,
+		}
+		if logOut == std.err {
+			sess.PTY.Verbosity = level.Step
+		}
 	}
 	status, err := conn.Run(sigCtx, sess)
 	if tty != nil {
@@ -273,18 +283,10 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		return sshproxy.ExitFailure
 	case err != nil:
 		fail(std.err, err)
-	case wantTTY && logAtLeastInfo(cfg.LogLevel):
+	case wantTTY && level.atLeastInfo():
 		fmt.Fprintf(std.err, "Connection to %s closed.\r\n", cfg.Hostname)
 	}
 	return status
-}
-
-func logAtLeastInfo(level string) bool {
-	switch level {
-	case "QUIET", "FATAL", "ERROR":
-		return false
-	}
-	return true
 }
 
 // signals is the signal that ended the session, if any.
@@ -306,8 +308,9 @@ func (s *signals) received() os.Signal {
 
 // notifySignals cancels the returned context on SIGINT, SIGTERM, SIGHUP or
 // SIGQUIT, leaving alone any the parent set to be ignored (as ssh does, so
-// `nohup` and background jobs keep working).
-func notifySignals(parent context.Context) (context.Context, *signals) {
+// `nohup` and background jobs keep working), and any that taken says it
+// has dealt with.
+func notifySignals(parent context.Context, taken func(os.Signal) bool) (context.Context, *signals) {
 	ctx, cancel := context.WithCancel(parent)
 	s := &signals{ch: make(chan os.Signal, 1), got: make(chan os.Signal, 1)}
 	for _, sig := range []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT} {
@@ -317,11 +320,18 @@ func notifySignals(parent context.Context) (context.Context, *signals) {
 	}
 	done := make(chan struct{})
 	go func() {
-		select {
-		case v := <-s.ch:
-			s.got <- v
-			cancel()
-		case <-done:
+		for {
+			select {
+			case v := <-s.ch:
+				if taken(v) {
+					continue
+				}
+				s.got <- v
+				cancel()
+				return
+			case <-done:
+				return
+			}
 		}
 	}()
 	s.stop = func() {

@@ -172,9 +172,9 @@ func refusedHandler(plan *tokenPlan, host string, std stdio) func(string) error 
 // runToken is `rssh --token list|clear [ENV]|refresh ENV`: the token cache.
 // Values are never printed; list shows environments and ages.
 func runToken(args []string, std stdio, getenv func(string) string) int {
-	log := slog.New(newSSHLogHandler(std.err, "ERROR"))
+	log := slog.New(newSSHLogHandler(std.err, newLogLevel("ERROR")))
 	if len(args) > 0 && args[0] == "-v" {
-		log = slog.New(newSSHLogHandler(std.err, "DEBUG1"))
+		log = slog.New(newSSHLogHandler(std.err, newLogLevel("DEBUG1")))
 		args = args[1:]
 	}
 	if len(args) == 0 {
