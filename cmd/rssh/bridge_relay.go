@@ -62,28 +62,7 @@ func runRelay(a *bridgeArgs, std stdio, getenv func(string) string) error {
 		log.Debug("ignoring ProxyCommand that runs this relay", "command", cfg.ProxyCommand)
 		cfg.ProxyCommand = ""
 	}
-	cl := &sshproxy.Client{
-		Resolve: func(host, user string, port int) (*config.Config, error) {
-			var opts []string
-			if user != "" {
-				opts = append(opts, "User "+quote(user))
-			}
-			if port != 0 {
-				opts = append(opts, "Port "+strconv.Itoa(port))
-			}
-			c, err := config.Resolve(config.Request{Host: host, Options: opts, ConfigFile: a.configFile})
-			if err == nil && c.ProxyCommand != "" && isBridgeRelay(c.ProxyCommand) {
-				c.ProxyCommand = ""
-			}
-			return c, err
-		},
-		Log:    log,
-		Getenv: getenv,
-		Stderr: std.err,
-	}
-	if p, ok := sshproxy.OpenTTYPrompter(); ok {
-		cl.Prompt = p
-	}
+	cl := newClient(resolveHop(a.configFile, true), log, getenv, std.err)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	conn, err := cl.DialStream(ctx, cfg)

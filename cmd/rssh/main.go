@@ -103,24 +103,7 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		return sshproxy.ExitFailure
 	}
 
-	cl := &sshproxy.Client{
-		Resolve: func(host, user string, port int) (*config.Config, error) {
-			var opts []string
-			if user != "" {
-				opts = append(opts, "User "+quote(user))
-			}
-			if port != 0 {
-				opts = append(opts, "Port "+strconv.Itoa(port))
-			}
-			return config.Resolve(config.Request{Host: host, Options: opts, ConfigFile: inv.configFile})
-		},
-		Log:    log,
-		Getenv: getenv,
-		Stderr: std.err,
-	}
-	if p, ok := sshproxy.OpenTTYPrompter(); ok {
-		cl.Prompt = p
-	}
+	cl := newClient(resolveHop(inv.configFile, false), log, getenv, std.err)
 
 	hasCommand := len(inv.command) > 0 || cfg.RemoteCommand != ""
 	stdinTTY := term.IsTerminal(int(os.Stdin.Fd()))
@@ -459,4 +442,35 @@ func versionString() string {
 		}
 	}
 	return v
+}
+
+// resolveHop resolves each host of a ProxyJump chain from the same config
+// file, with the user and port its jump spec gave. skipRelay drops a
+// ProxyCommand that would run `rssh --bridge` itself (the relay resolving
+// its own hops must not recurse into itself).
+func resolveHop(configFile string, skipRelay bool) func(host, user string, port int) (*config.Config, error) {
+	return func(host, user string, port int) (*config.Config, error) {
+		var opts []string
+		if user != "" {
+			opts = append(opts, "User "+quote(user))
+		}
+		if port != 0 {
+			opts = append(opts, "Port "+strconv.Itoa(port))
+		}
+		c, err := config.Resolve(config.Request{Host: host, Options: opts, ConfigFile: configFile})
+		if err == nil && skipRelay && c.ProxyCommand != "" && isBridgeRelay(c.ProxyCommand) {
+			c.ProxyCommand = ""
+		}
+		return c, err
+	}
+}
+
+// newClient is the SSH client of a session and of the relay alike; it asks
+// for passphrases on the controlling terminal when there is one.
+func newClient(resolve func(host, user string, port int) (*config.Config, error), log *slog.Logger, getenv func(string) string, stderr io.Writer) *sshproxy.Client {
+	cl := &sshproxy.Client{Resolve: resolve, Log: log, Getenv: getenv, Stderr: stderr}
+	if p, ok := sshproxy.OpenTTYPrompter(); ok {
+		cl.Prompt = p
+	}
+	return cl
 }
