@@ -9,6 +9,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/rssh/rssh/config"
+
+	"github.com/rssh/rssh/internal/crash"
 )
 
 // AgentForwardSocket is the local agent ForwardAgent forwards: "yes" the
@@ -44,11 +46,11 @@ func (c *Conn) ServeAgent(socket string) {
 	if chans == nil {
 		return // already served
 	}
-	go func() {
+	crash.Go(func() {
 		for nc := range chans {
-			go c.serveAgentChannel(nc, socket)
+			crash.Go(func() { c.serveAgentChannel(nc, socket) })
 		}
-	}()
+	})
 }
 
 func (c *Conn) serveAgentChannel(nc ssh.NewChannel, socket string) {
@@ -66,7 +68,7 @@ func (c *Conn) serveAgentChannel(nc ssh.NewChannel, socket string) {
 		local.Close()
 		return
 	}
-	go ssh.DiscardRequests(reqs)
+	crash.Go(func() { ssh.DiscardRequests(reqs) })
 	open := c.track(agentChannelName, agentChannelName)
 	defer open.close()
 	pipe(&channelConn{ch}, local.(*net.UnixConn))
@@ -96,8 +98,8 @@ func pipe(a, b halfCloser) {
 		}
 		done <- struct{}{}
 	}
-	go cp(a, b)
-	go cp(b, a)
+	crash.Go(func() { cp(a, b) })
+	crash.Go(func() { cp(b, a) })
 	<-done
 	<-done
 	a.Close()

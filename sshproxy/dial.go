@@ -24,6 +24,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/rssh/rssh/config"
+
+	"github.com/rssh/rssh/internal/crash"
 )
 
 // Resolver resolves the configuration of a ProxyJump hop; each hop is
@@ -56,10 +58,10 @@ type Conn struct {
 
 func newConn(c *ssh.Client, cfg *config.Config) *Conn {
 	conn := &Conn{Client: c, Config: cfg, done: make(chan struct{})}
-	go func() {
+	crash.Go(func() {
 		conn.waitErr = c.Wait()
 		close(conn.done)
-	}()
+	})
 	return conn
 }
 
@@ -328,7 +330,7 @@ func (c *cmdConn) Close() error {
 		c.r.Close()
 		// The command may ignore a closed stdin; it must not outlive us.
 		done := make(chan struct{})
-		go func() { c.cmd.Wait(); close(done) }()
+		crash.Go(func() { c.cmd.Wait(); close(done) })
 		select {
 		case <-done:
 		case <-time.After(time.Second):
@@ -371,10 +373,10 @@ func (cl *Client) handshake(ctx context.Context, conn net.Conn, cfg *config.Conf
 		err   error
 	}
 	done := make(chan result, 1)
-	go func() {
+	crash.Go(func() {
 		c, chans, reqs, err := ssh.NewClientConn(conn, addr, cc)
 		done <- result{c, chans, reqs, err}
-	}()
+	})
 	var r result
 	select {
 	case r = <-done:

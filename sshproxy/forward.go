@@ -13,6 +13,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/rssh/rssh/config"
+
+	"github.com/rssh/rssh/internal/crash"
 )
 
 // Forwards are the port forwardings of one connection, as resolved.
@@ -196,7 +198,7 @@ func (f *Forwarding) startLocal(spec string, kind config.ForwardKind) error {
 	for _, l := range ls {
 		rec.ls = append(rec.ls, l)
 		fw.Log.Debug("local forwarding listening", "addr", l.Addr().String(), "spec", spec)
-		go f.c.acceptLocal(l, fwd, fw)
+		crash.Go(func() { f.c.acceptLocal(l, fwd, fw) })
 	}
 	f.add(rec)
 	return nil
@@ -220,7 +222,7 @@ func (c *Conn) acceptLocal(l net.Listener, fwd config.Forward, fw Forwards) {
 			}
 			return // closed
 		}
-		go func() {
+		crash.Go(func() {
 			if fwd.Dynamic() {
 				// Named by its target once the SOCKS request names one, as
 				// OpenSSH renames it.
@@ -245,7 +247,7 @@ func (c *Conn) acceptLocal(l net.Listener, fwd config.Forward, fw Forwards) {
 				return
 			}
 			pipe(asHalfCloser(local), asHalfCloser(remote))
-		}()
+		})
 	}
 }
 
@@ -298,13 +300,13 @@ func (f *Forwarding) startRemote(spec string) error {
 	if fwd.ListenPath != "" {
 		ctype = "forwarded-streamlocal@openssh.com"
 	}
-	go func() {
+	crash.Go(func() {
 		for {
 			remote, err := l.Accept()
 			if err != nil {
 				return // closed, or the connection ended
 			}
-			go func() {
+			crash.Go(func() {
 				ch := c.track(ctype, originator(remote))
 				defer ch.close()
 				if fwd.Dynamic() {
@@ -324,9 +326,9 @@ func (f *Forwarding) startRemote(spec string) error {
 					return
 				}
 				pipe(asHalfCloser(remote), asHalfCloser(local))
-			}()
+			})
 		}
-	}()
+	})
 	return nil
 }
 

@@ -1,6 +1,10 @@
 package sshproxy
 
-import "time"
+import (
+	"time"
+
+	"github.com/rssh/rssh/internal/crash"
+)
 
 // KeepAlive is ServerAliveInterval/ServerAliveCountMax as OpenSSH's
 // server_alive_check does it: every interval a miss is counted and a
@@ -17,7 +21,7 @@ func (c *Conn) KeepAlive(interval time.Duration, countMax int) {
 	if interval <= 0 {
 		return
 	}
-	go func() {
+	crash.Go(func() {
 		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		replies := make(chan struct{}, 1)
@@ -37,13 +41,13 @@ func (c *Conn) KeepAlive(interval time.Duration, countMax int) {
 				}
 				if !inFlight {
 					inFlight = true
-					go func() {
+					crash.Go(func() {
 						if _, _, err := c.SendRequest("keepalive@openssh.com", true, nil); err == nil {
 							replies <- struct{}{}
 						}
-					}()
+					})
 				}
 			}
 		}
-	}()
+	})
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/rssh/rssh/config"
+
+	"github.com/rssh/rssh/internal/crash"
 )
 
 // DialStream opens a plain byte stream to cfg.Hostname:cfg.Port, routed as
@@ -77,7 +79,7 @@ func Splice(conn net.Conn, in io.Reader, out io.Writer, closeOut func() error) e
 		err error
 	}
 	done := make(chan result, 2)
-	go func() {
+	crash.Go(func() {
 		_, err := io.Copy(conn, in)
 		if err == nil {
 			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
@@ -85,14 +87,14 @@ func Splice(conn net.Conn, in io.Reader, out io.Writer, closeOut func() error) e
 			}
 		}
 		done <- result{true, err}
-	}()
-	go func() {
+	})
+	crash.Go(func() {
 		_, err := io.Copy(out, conn)
 		if err == nil && closeOut != nil {
 			err = closeOut()
 		}
 		done <- result{false, err}
-	}()
+	})
 	var downDone bool
 	for i := 0; i < 2; i++ {
 		r := <-done

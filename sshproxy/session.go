@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/rssh/rssh/internal/crash"
 )
 
 // ExitFailure is what ssh exits with when it, or the connection, fails, or
@@ -133,8 +135,8 @@ func (c *Conn) Run(ctx context.Context, s Session) (int, error) {
 	var hold sync.Mutex
 	var outputs sync.WaitGroup
 	outputs.Add(2)
-	go func() { defer outputs.Done(); io.Copy(heldWriter{&hold, s.Stdout}, stdout) }()
-	go func() { defer outputs.Done(); io.Copy(heldWriter{&hold, s.Stderr}, stderr) }()
+	crash.Go(func() { defer outputs.Done(); io.Copy(heldWriter{&hold, s.Stdout}, stdout) })
+	crash.Go(func() { defer outputs.Done(); io.Copy(heldWriter{&hold, s.Stderr}, stderr) })
 
 	switch {
 	case s.Subsystem:
@@ -157,33 +159,33 @@ func (c *Conn) Run(ctx context.Context, s Session) (int, error) {
 	if term != nil {
 		term.MakeRaw()
 		defer term.Restore()
-		go func() {
+		crash.Go(func() {
 			for ws := range term.WatchSize(runCtx) {
 				sess.WindowChange(ws.Height, ws.Width)
 			}
-		}()
+		})
 		esc := s.PTY.EscapeChar
 		if esc == EscapeNone || s.Stdin == nil {
-			go pumpStdin(s.Stdin, stdin)
+			crash.Go(func() { pumpStdin(s.Stdin, stdin) })
 		} else {
 			cmdline := s.PTY.CommandLine && s.PTY.Forwarding != nil
 			f := newEscapeFilter(byte(esc), cmdline, s.Stderr)
 			e := &escapes{c: c, sess: sess, pty: s.PTY, msg: s.Stderr, hold: &hold, disconnect: disconnect}
-			go pumpEscaped(s.Stdin, stdin, f, e.do)
+			crash.Go(func() { pumpEscaped(s.Stdin, stdin, f, e.do) })
 		}
 	} else {
 		// Our own stdin loop, not Session.Stdin: Wait would otherwise block
 		// on a reader (a terminal, say) that never reaches EOF after the
 		// remote exits.
-		go pumpStdin(s.Stdin, stdin)
+		crash.Go(func() { pumpStdin(s.Stdin, stdin) })
 	}
 
 	waited := make(chan error, 1)
-	go func() {
+	crash.Go(func() {
 		err := sess.Wait()
 		outputs.Wait()
 		waited <- err
-	}()
+	})
 	select {
 	case err = <-waited:
 	case <-disconnect:
@@ -324,12 +326,12 @@ func (c *Conn) Forward(host string, port int, stdin io.Reader, stdout io.Writer)
 // Relay copies stdin to conn and conn to stdout until conn's side ends,
 // passing EOF from stdin on as a half-close.
 func Relay(conn io.ReadWriteCloser, stdin io.Reader, stdout io.Writer) error {
-	go func() {
+	crash.Go(func() {
 		io.Copy(conn, stdin)
 		if hc, ok := conn.(interface{ CloseWrite() error }); ok {
 			hc.CloseWrite()
 		}
-	}()
+	})
 	_, err := io.Copy(stdout, conn)
 	return err
 }

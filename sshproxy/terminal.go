@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"golang.org/x/term"
+
+	"github.com/rssh/rssh/internal/crash"
 )
 
 // WindowSize is a terminal's size in characters.
@@ -18,9 +20,10 @@ type WindowSize struct{ Width, Height int }
 type Terminal struct {
 	fd int
 
-	mu    sync.Mutex
-	saved *term.State // non-nil while raw
-	wake  *os.File    // while ReadLine waits: writing to it ends the wait
+	mu     sync.Mutex
+	saved  *term.State // non-nil while raw
+	unhook func()      // while raw: removes the crash hook that restores
+	wake   *os.File    // while ReadLine waits: writing to it ends the wait
 }
 
 // OpenTerminal returns the terminal on f. When f is not a terminal (ssh
@@ -49,6 +52,9 @@ func (t *Terminal) MakeRaw() {
 	}
 	if s, err := term.MakeRaw(t.fd); err == nil {
 		t.saved = s
+		// A panic on another goroutine ends the process without this
+		// session's deferred Restore: crash.Go runs this first.
+		t.unhook = crash.OnPanic(t.Restore)
 	}
 }
 
@@ -60,6 +66,7 @@ func (t *Terminal) Restore() {
 	if t.saved != nil {
 		term.Restore(t.fd, t.saved)
 		t.saved = nil
+		t.unhook()
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
+
+	"github.com/rssh/rssh/internal/crash"
 )
 
 // Modes are the terminal's modes in the SSH encoding (RFC 4254 section 8),
@@ -76,7 +78,7 @@ func (t *Terminal) WatchSize(ctx context.Context) <-chan WindowSize {
 	out := make(chan WindowSize, 1)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGWINCH)
-	go func() {
+	crash.Go(func() {
 		defer signal.Stop(sig)
 		for {
 			select {
@@ -90,7 +92,7 @@ func (t *Terminal) WatchSize(ctx context.Context) <-chan WindowSize {
 				}
 			}
 		}
-	}()
+	})
 	return out
 }
 

@@ -14,6 +14,8 @@ import (
 	"github.com/rssh/rssh/agentbridge"
 	"github.com/rssh/rssh/config"
 	"github.com/rssh/rssh/sshproxy"
+
+	"github.com/rssh/rssh/internal/crash"
 )
 
 // runRelay is `rssh --bridge HOST PORT`, for `ProxyCommand rssh --bridge %h
@@ -73,7 +75,7 @@ func runRelay(a *bridgeArgs, std stdio, getenv func(string) string) error {
 		return err
 	}
 	defer conn.Close()
-	go func() { <-ctx.Done(); conn.Close() }()
+	crash.Go(func() { <-ctx.Done(); conn.Close() })
 	closeOut := func() error {
 		if f, ok := std.out.(*os.File); ok {
 			return f.Close()

@@ -21,6 +21,8 @@ import (
 
 	"github.com/rssh/rssh/config"
 	"github.com/rssh/rssh/sshproxy"
+
+	"github.com/rssh/rssh/internal/crash"
 )
 
 func main() {
@@ -162,7 +164,7 @@ func run(args []string, std stdio, getenv func(string) string) int {
 
 	if inv.stdioTarget != "" {
 		done := make(chan error, 1)
-		go func() { done <- conn.Forward(stdioHost, stdioPort, std.in, std.out) }()
+		crash.Go(func() { done <- conn.Forward(stdioHost, stdioPort, std.in, std.out) })
 		select {
 		case err = <-done:
 		case <-sigCtx.Done():
@@ -302,7 +304,7 @@ func notifySignals(parent context.Context, taken func(os.Signal) bool) (context.
 		}
 	}
 	done := make(chan struct{})
-	go func() {
+	crash.Go(func() {
 		for {
 			select {
 			case v := <-s.ch:
@@ -316,7 +318,7 @@ func notifySignals(parent context.Context, taken func(os.Signal) bool) (context.
 				return
 			}
 		}
-	}()
+	})
 	s.stop = func() {
 		signal.Stop(s.ch)
 		close(done)

@@ -12,6 +12,8 @@ import (
 	"github.com/rssh/rssh/config"
 	"github.com/rssh/rssh/envmap"
 	"github.com/rssh/rssh/sshproxy"
+
+	"github.com/rssh/rssh/internal/crash"
 )
 
 // The names the remote side receives: DESIGN.md's contract.
@@ -100,13 +102,13 @@ func startTokenFetch(plan *tokenPlan, log *slog.Logger) *tokenFetch {
 		resolver: &envmap.Resolver{TTL: plan.ttl, Log: log},
 		cached:   make(chan cacheResult, 1),
 	}
-	go func() {
+	crash.Go(func() {
 		// Opening the keychain (D-Bus on Linux) costs a few ms: overlap it
 		// with the TCP and SSH handshakes.
 		f.resolver.Cache = envmap.OpenCache(log)
 		tok, ok := f.resolver.Cached(plan.vault, plan.env)
 		f.cached <- cacheResult{tok, ok}
-	}()
+	})
 	return f
 }
 
@@ -124,10 +126,10 @@ func (f *tokenFetch) abandon() {
 	if f == nil {
 		return
 	}
-	go func() {
+	crash.Go(func() {
 		r := <-f.cached
 		r.tok.Wipe()
-	}()
+	})
 }
 
 // tokenEnv is the env requests that carry the token, and the command
