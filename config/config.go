@@ -134,7 +134,10 @@ type Config struct {
 	SessionType   string // "default", "none", "subsystem"
 	RemoteCommand string // expanded
 	StdinNull     bool
-	EscapeChar    string // "~" by default, "none", or the one byte (^X is stored as the control byte)
+	// ForkAfterAuthentication (-f) sends rssh to the background once
+	// authenticated and its forwards are up.
+	ForkAfterAuthentication bool
+	EscapeChar              string // "~" by default, "none", or the one byte (^X is stored as the control byte)
 	// EnableEscapeCommandline allows the ~C command line, which OpenSSH
 	// 9.2 turned off by default.
 	EnableEscapeCommandline bool

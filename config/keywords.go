@@ -67,7 +67,7 @@ var keywords = map[string]kind{
 	"localcommand": kCommand, "permitlocalcommand": kFlag, "remotecommand": kOurs,
 	"visualhostkey": kFlag, "kexalgorithms": kOurs, "ipqos": kNoArgCheck,
 	"requesttty": kOurs, "sessiontype": kOurs, "stdinnull": kOurs,
-	"forkafterauthentication": kFlag, "proxyusefdpass": kFlag,
+	"forkafterauthentication": kOurs, "proxyusefdpass": kFlag,
 	"canonicaldomains": kOurs, "canonicalizefallbacklocal": kOurs,
 	"canonicalizehostname": kOurs, "canonicalizemaxdots": kOurs,
 	"canonicalizepermittedcnames": kOurs, "streamlocalbindmask": kString,

@@ -15,6 +15,7 @@ type options struct {
 	forwardAgent     int
 	forwardAgentSock *sval
 	exitOnFwdFailure int
+	forkAfterAuth    int
 	clearForwardings int
 	passwordAuth     int
 	kbdInteractive   int
@@ -134,7 +135,7 @@ const (
 
 func newOptions() *options {
 	return &options{
-		forwardAgent: -1, exitOnFwdFailure: -1, clearForwardings: -1,
+		forwardAgent: -1, exitOnFwdFailure: -1, forkAfterAuth: -1, clearForwardings: -1,
 		passwordAuth: -1, kbdInteractive: -1, pubkeyAuth: -1, batchMode: -1, requireEnv: -1, tokenTTL: -1, hashKnownHosts: -1,
 		strictHostKey: -1, compression: -1, tcpKeepAlive: -1, port: -1,
 		addressFamily: -1, connAttempts: -1, connectTimeout: -1,

@@ -304,6 +304,8 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		setStr(&o.identityAgent, arg)
 	case "exitonforwardfailure":
 		err = parseMultiTo(&o.exitOnFwdFailure, multiFlag)
+	case "forkafterauthentication":
+		err = parseMultiTo(&o.forkAfterAuth, multiFlag)
 	case "gatewayports":
 		err = parseMultiTo(&o.gatewayPorts, multiFlag)
 	case "clearallforwardings":

@@ -487,6 +487,7 @@ func fillDefaults(o *options) error {
 	}
 	def(&o.forwardAgent, 0)
 	def(&o.exitOnFwdFailure, 0)
+	def(&o.forkAfterAuth, 0)
 	def(&o.clearForwardings, 0)
 	def(&o.gatewayPorts, 0)
 	if o.clearForwardings == 1 {
@@ -624,6 +625,7 @@ func (c *Config) fill(o *options) {
 	c.RequestTTY = map[int]string{ttyNo: "no", ttyYes: "yes", ttyAuto: "auto", ttyForce: "force"}[o.requestTTY]
 	c.SessionType = fmtMulti(o.sessionType, multiSession)
 	c.StdinNull = o.stdinNull == 1
+	c.ForkAfterAuthentication = o.forkAfterAuth == 1
 	c.EnableEscapeCommandline = o.escapeCmdline == 1
 	switch o.escapeChar {
 	case escapeNone:
@@ -661,6 +663,7 @@ func (c *Config) fill(o *options) {
 	add("requesttty", fmtMulti(o.requestTTY, multiTTY))
 	add("sessiontype", fmtMulti(o.sessionType, multiSession))
 	add("stdinnull", fmtFlag(o.stdinNull))
+	add("forkafterauthentication", fmtFlag(o.forkAfterAuth))
 	add("stricthostkeychecking", fmtMulti(o.strictHostKey, multiStrict))
 	add("tcpkeepalive", fmtFlag(o.tcpKeepAlive))
 	add("enableescapecommandline", fmtFlag(o.escapeCmdline))
@@ -793,7 +796,7 @@ func Keywords() []string {
 		"host", "user", "hostname", "port", "addressfamily", "batchmode", "compression",
 		"clearallforwardings", "exitonforwardfailure", "gatewayports", "hashknownhosts", "identitiesonly",
 		"kbdinteractiveauthentication", "passwordauthentication", "pubkeyauthentication",
-		"requesttty", "sessiontype", "stdinnull", "stricthostkeychecking", "tcpkeepalive",
+		"requesttty", "sessiontype", "stdinnull", "forkafterauthentication", "stricthostkeychecking", "tcpkeepalive",
 		"enableescapecommandline", "connectionattempts", "numberofpasswordprompts", "serveralivecountmax",
 		"serveraliveinterval", "bindaddress", "ciphers", "hostkeyalgorithms", "hostkeyalias",
 		"identityagent", "kexalgorithms", "remotecommand", "loglevel", "macs",

@@ -186,6 +186,10 @@ func parseArgs(args []string) (*invocation, error) {
 					setDirect("MACs", val)
 				case 'N':
 					setDirect("SessionType", "none")
+					// ssh's -N also sets request_tty to no, the variable
+					// -t and -T set, so the last of them wins.
+					inv.noTTY = true
+					inv.ttyFlags = 0
 				case 'n':
 					setDirect("StdinNull", "yes")
 				case 'o':
@@ -229,7 +233,8 @@ func parseArgs(args []string) (*invocation, error) {
 						return unsupported("-S (connection sharing)")
 					}
 				case 'f':
-					return unsupported("-f (going to the background)")
+					setDirect("ForkAfterAuthentication", "yes")
+					setDirect("StdinNull", "yes")
 				case 'I':
 					return unsupported("-I (PKCS#11)")
 				case 'K':

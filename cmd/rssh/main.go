@@ -68,10 +68,18 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		fail(std.err, err)
 		return sshproxy.ExitFailure
 	}
+	if cfg.ForkAfterAuthentication && len(inv.command) == 0 && cfg.RemoteCommand == "" && cfg.SessionType != "none" {
+		fail(std.err, errNoCommandToFork)
+		return sshproxy.ExitFailure
+	}
 	plan, err := planToken(cfg, inv, getenv)
 	if err != nil {
 		fail(std.err, err)
 		return sshproxy.ExitFailure
+	}
+	bg := takeDetacher(getenv)
+	if cfg.ForkAfterAuthentication && bg == nil && inv.mode != modeDumpConfig {
+		return runInBackground(args, std)
 	}
 	if inv.mode == modeDumpConfig {
 		if err := cfg.Dump(std.out); err != nil {
@@ -164,6 +172,7 @@ func run(args []string, std stdio, getenv func(string) string) int {
 
 	if inv.stdioTarget != "" {
 		done := make(chan error, 1)
+		bg.detach()
 		crash.Go(func() { done <- conn.Forward(stdioHost, stdioPort, std.in, std.out) })
 		select {
 		case err = <-done:
@@ -200,6 +209,7 @@ func run(args []string, std stdio, getenv func(string) string) int {
 	if cfg.SessionType == "none" {
 		// -N: hold the connection (and the forwards) until the server or
 		// a signal ends it.
+		bg.detach()
 		select {
 		case <-conn.Done():
 			if lost := conn.Lost(0); lost != nil {
@@ -258,6 +268,7 @@ func run(args []string, std stdio, getenv func(string) string) int {
 			sess.PTY.Verbosity = level.Step
 		}
 	}
+	bg.detach() // -f: authenticated, forwards up, token fetched: as ssh, fork here
 	status, err := conn.Run(sigCtx, sess)
 	if tty != nil {
 		tty.Restore()
