@@ -2,6 +2,7 @@ package integration
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -255,8 +256,14 @@ func TestTerminalRestoredOnSignalAndLoss(t *testing.T) {
 		waitNoSessions(t, w)
 		p := startPTY(t, w, rsshBin, "-F", w.config, "-t", "target", "PS1='rssh$ ' sh -i")
 		p.expect("rssh$ ", 15*time.Second)
+		// Only sshd's own processes: were the shell killed too, its
+		// session could still report the death (exit-signal) before the
+		// connection went, and rssh would rightly print "Connection to …
+		// closed." instead.
 		for _, pid := range descendants(w.sshd.PID()) {
-			syscall.Kill(pid, syscall.SIGKILL)
+			if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.HasPrefix(string(comm), "sshd") {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
 		}
 		if code := p.wait(10 * time.Second); code != 255 {
 			t.Fatalf("want 255, got %d; terminal shows %q", code, p.out.String())

@@ -74,6 +74,9 @@ type PTY struct {
 // was lost, which is the error). When ctx ends (a local signal), the
 // session is abandoned and Run returns 255 and ctx's error.
 func (c *Conn) Run(ctx context.Context, s Session) (int, error) {
+	if s.Subsystem {
+		return c.runSubsystem(ctx, s)
+	}
 	sess, err := c.NewSession()
 	if err != nil {
 		if lost := c.Lost(time.Second); lost != nil {
@@ -83,29 +86,8 @@ func (c *Conn) Run(ctx context.Context, s Session) (int, error) {
 	}
 	defer sess.Close()
 	defer c.track("session", "client-session").close()
-	for _, v := range s.Env {
-		payload := envPayload(v.Name, v.Value)
-		// As OpenSSH, no reply is asked for ordinary variables: a server that
-		// does not accept the name drops it silently.
-		ok, err := sess.SendRequest("env", v.Confirm, payload)
-		clear(payload)
-		if err != nil {
-			return ExitFailure, fmt.Errorf("sending %s: %w", v.Name, err)
-		}
-		if v.Confirm && !ok && s.Refused != nil {
-			if err := s.Refused(v.Name); err != nil {
-				return ExitFailure, err
-			}
-		}
-	}
-	if s.ForwardAgent {
-		ok, err := sess.SendRequest("auth-agent-req@openssh.com", true, nil)
-		if err != nil {
-			return ExitFailure, fmt.Errorf("requesting agent forwarding: %w", err)
-		}
-		if !ok {
-			fmt.Fprintln(s.Stderr, "rssh: warning: the server refused agent forwarding")
-		}
+	if err := sendSetup(sess, s); err != nil {
+		return ExitFailure, err
 	}
 	var term *Terminal
 	if s.PTY != nil {
@@ -139,8 +121,6 @@ func (c *Conn) Run(ctx context.Context, s Session) (int, error) {
 	crash.Go(func() { defer outputs.Done(); io.Copy(heldWriter{&hold, s.Stderr}, stderr) })
 
 	switch {
-	case s.Subsystem:
-		err = sess.RequestSubsystem(s.Command)
 	case s.Command == "":
 		err = sess.Shell()
 	default:
@@ -202,6 +182,42 @@ func (c *Conn) Run(ctx context.Context, s Session) (int, error) {
 		}
 	}
 	return exitStatus(err)
+}
+
+// requester is what session setup is sent on: an x/crypto Session, or the
+// bare channel of a subsystem session.
+type requester interface {
+	SendRequest(name string, wantReply bool, payload []byte) (bool, error)
+}
+
+// sendSetup sends s's environment (the token included) and the agent
+// forwarding request, before the session's command starts.
+func sendSetup(r requester, s Session) error {
+	for _, v := range s.Env {
+		payload := envPayload(v.Name, v.Value)
+		// As OpenSSH, no reply is asked for ordinary variables: a server that
+		// does not accept the name drops it silently.
+		ok, err := r.SendRequest("env", v.Confirm, payload)
+		clear(payload)
+		if err != nil {
+			return fmt.Errorf("sending %s: %w", v.Name, err)
+		}
+		if v.Confirm && !ok && s.Refused != nil {
+			if err := s.Refused(v.Name); err != nil {
+				return err
+			}
+		}
+	}
+	if s.ForwardAgent {
+		ok, err := r.SendRequest("auth-agent-req@openssh.com", true, nil)
+		if err != nil {
+			return fmt.Errorf("requesting agent forwarding: %w", err)
+		}
+		if !ok {
+			fmt.Fprintln(s.Stderr, "rssh: warning: the server refused agent forwarding")
+		}
+	}
+	return nil
 }
 
 // envPayload is the "env" request body (RFC 4254 6.4), built by hand so
