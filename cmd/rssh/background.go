@@ -36,12 +36,19 @@ type detacher struct{ f *os.File }
 
 // takeDetacher returns the detacher if this rssh is a -f child, and takes
 // the variable out of the environment so that nothing rssh runs (a
-// ProxyCommand, op) inherits it.
-func takeDetacher(getenv func(string) string) *detacher {
-	if getenv(backgroundFDEnv) != "3" {
+// ProxyCommand, op) inherits it. A stray variable is ignored unless -f is
+// given and descriptor 3 is a pipe: rssh never writes to a descriptor it
+// merely happened to inherit.
+func takeDetacher(fork bool, getenv func(string) string) *detacher {
+	v := getenv(backgroundFDEnv)
+	os.Unsetenv(backgroundFDEnv)
+	if !fork || v != "3" {
 		return nil
 	}
-	os.Unsetenv(backgroundFDEnv)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(3, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFIFO {
+		return nil
+	}
 	return &detacher{f: os.NewFile(3, "rssh-background")}
 }
 

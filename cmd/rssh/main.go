@@ -77,7 +77,7 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		fail(std.err, err)
 		return sshproxy.ExitFailure
 	}
-	bg := takeDetacher(getenv)
+	bg := takeDetacher(cfg.ForkAfterAuthentication, getenv)
 	if cfg.ForkAfterAuthentication && bg == nil && inv.mode != modeDumpConfig {
 		return runInBackground(args, std)
 	}
