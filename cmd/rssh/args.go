@@ -18,6 +18,7 @@ const (
 	modeDumpConfig             // -G
 	modeVersion                // -V
 	modeHelp                   // --help
+	modeQuery                  // -Q
 )
 
 // invocation is argv parsed: which mode, the config request it implies, and
@@ -35,6 +36,7 @@ type invocation struct {
 	noTTY       bool   // -T
 	env         string // --env: an environment name, "none", or "" when not given
 	requireEnv  bool   // --require-env
+	query       string // -Q
 }
 
 // usageError is a command-line mistake: rssh prints it with the usage line.
@@ -47,7 +49,7 @@ const usage = `usage: rssh [--env NAME|none] [--require-env]
             [-c cipher_spec] [-D [bind_address:]port] [-E log_file]
             [-e escape_char] [-F configfile] [-i identity_file]
             [-J destination] [-L address] [-l login_name] [-m mac_spec]
-            [-o option] [-p port] [-R address] [-W host:port]
+            [-o option] [-p port] [-Q query_option] [-R address] [-W host:port]
             destination [command [argument ...]]
        rssh --token list | clear [ENV] | refresh ENV
        rssh --help | -V`
@@ -244,7 +246,9 @@ func parseArgs(args []string) (*invocation, error) {
 				case 'P':
 					return unsupported("-P (tags)")
 				case 'Q':
-					return unsupported("-Q (algorithm queries)")
+					// As ssh: answered at once, the rest of argv unread.
+					inv.mode, inv.query = modeQuery, val
+					return errEndOfOptions
 				case 'w':
 					return unsupported("-w (tunnel forwarding)")
 				case 'X', 'Y':
@@ -260,7 +264,7 @@ func parseArgs(args []string) (*invocation, error) {
 		return nil, err
 	}
 	optionsEnded := err == errEndOfOptions
-	if inv.mode == modeVersion || inv.mode == modeHelp {
+	if inv.mode == modeVersion || inv.mode == modeHelp || inv.mode == modeQuery {
 		return inv, nil
 	}
 	if i >= len(args) {

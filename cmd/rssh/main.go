@@ -62,6 +62,8 @@ func run(args []string, std stdio, getenv func(string) string) int {
 	case modeVersion:
 		fmt.Fprintln(std.err, versionString())
 		return 0
+	case modeQuery:
+		return runQuery(inv.query, std)
 	}
 	cfg, err := config.Resolve(config.Request{Host: inv.host, Options: inv.options, ConfigFile: inv.configFile})
 	if err != nil {

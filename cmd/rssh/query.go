@@ -1,0 +1,114 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/rssh/rssh/sshproxy"
+)
+
+// queries are the names -Q answers, as `ssh -Q help` lists them, each with
+// the algorithms rssh uses when they are asked for. Ciphers, MACs and key
+// exchanges include x/crypto's weak ones, which rssh accepts when a config
+// names them (ssh -Q lists 3des-cbc too); key and signature algorithms are
+// the ones x/crypto verifies and signs with by default, the only ones rssh
+// offers. Config keyword names work as well, as in ssh (-Q Ciphers).
+var queries = []string{"cipher", "cipher-auth", "compression", "kex", "kex-gss", "key",
+	"key-cert", "key-plain", "key-sig", "mac", "protocol-version", "sig"}
+
+// query returns the answer to ssh -Q name.
+func query(name string) ([]string, error) {
+	supported, insecure := ssh.SupportedAlgorithms(), ssh.InsecureAlgorithms()
+	join := func(a, b []string) []string {
+		out := slices.Clone(a)
+		for _, x := range b {
+			if !slices.Contains(out, x) {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
+	keySig := join(supported.HostKeys, supported.PublicKeyAuths)
+	isCert := func(a string) bool { return strings.HasSuffix(a, "-cert-v01@openssh.com") }
+	// Signature algorithms that are not key types of their own.
+	sigOnly := func(a string) bool {
+		return strings.HasPrefix(a, "rsa-sha2-") || strings.HasPrefix(a, "webauthn-")
+	}
+	// The key types: an RSA key is "ssh-rsa" whichever rsa-sha2-* it signs
+	// with.
+	var keys []string
+	for _, a := range keySig {
+		switch {
+		case strings.HasPrefix(a, "rsa-sha2-") && isCert(a):
+			a = "ssh-rsa-cert-v01@openssh.com"
+		case strings.HasPrefix(a, "rsa-sha2-"):
+			a = "ssh-rsa"
+		case sigOnly(a):
+			continue
+		}
+		if !slices.Contains(keys, a) {
+			keys = append(keys, a)
+		}
+	}
+	filter := func(in []string, keep func(string) bool) []string {
+		var out []string
+		for _, a := range in {
+			if keep(a) {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	switch strings.ToLower(name) {
+	case "cipher", "ciphers":
+		return join(supported.Ciphers, insecure.Ciphers), nil
+	case "cipher-auth":
+		return filter(join(supported.Ciphers, insecure.Ciphers), func(a string) bool {
+			return strings.Contains(a, "-gcm") || strings.Contains(a, "poly1305")
+		}), nil
+	case "mac", "macs":
+		return join(supported.MACs, insecure.MACs), nil
+	case "kex", "kexalgorithms":
+		return join(supported.KeyExchanges, insecure.KeyExchanges), nil
+	case "kex-gss":
+		return nil, nil // rssh has no GSSAPI key exchange
+	case "compression":
+		return []string{"none"}, nil // x/crypto does no compression
+	case "key":
+		return keys, nil
+	case "key-plain":
+		return filter(keys, func(a string) bool { return !isCert(a) }), nil
+	case "key-cert":
+		return filter(keys, isCert), nil
+	case "key-sig":
+		return keySig, nil
+	case "hostkeyalgorithms":
+		return supported.HostKeys, nil
+	case "pubkeyacceptedalgorithms", "pubkeyacceptedkeytypes":
+		return supported.PublicKeyAuths, nil
+	case "sig":
+		return filter(keySig, func(a string) bool { return !isCert(a) }), nil
+	case "protocol-version":
+		return []string{"2"}, nil
+	case "help":
+		return queries, nil
+	}
+	return nil, errors.New(fmt.Sprintf("unsupported query %q", name))
+}
+
+// runQuery prints the answer to -Q, one name a line, as ssh does.
+func runQuery(name string, std stdio) int {
+	answer, err := query(name)
+	if err != nil {
+		fail(std.err, &hintError{err, "rssh -Q help lists the queries"})
+		return sshproxy.ExitFailure
+	}
+	for _, a := range answer {
+		fmt.Fprintln(std.out, a)
+	}
+	return 0
+}
