@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -33,20 +32,14 @@ func main() {
 	rounds := flag.Int("rounds", 3, "upload rounds per client")
 	flag.Parse()
 
-	tb := &testenv.Standalone{Name: "bench"}
-	defer tb.Close()
-	if err := run(tb, *runs, *mib, *rounds); err != nil {
-		tb.Close()
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
-	}
+	testenv.RunStandalone("bench", func(tb *testenv.Standalone) error { return run(tb, *runs, *mib, *rounds) })
 }
 
 func run(tb *testenv.Standalone, runs, mib, rounds int) error {
 	dir := tb.TempDir()
-	rssh := filepath.Join(dir, "rssh")
-	if out, err := exec.Command("go", "build", "-o", rssh, "./cmd/rssh").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
+	rssh, err := testenv.BuildRSSH(dir)
+	if err != nil {
+		return err
 	}
 	ssh := testenv.Need(tb, "ssh", "openssh-client")
 	sshd := testenv.StartSSHD(tb, testenv.SSHDOptions{})
@@ -85,7 +78,7 @@ func run(tb *testenv.Standalone, runs, mib, rounds int) error {
 			}
 		}
 	}
-	sshT, rsshT := median(times["ssh"]), median(times["rssh"])
+	sshT, rsshT := testenv.Median(times["ssh"]), testenv.Median(times["rssh"])
 	fmt.Printf("%-34s %10s %10s %8s %s\n", "figure", "ssh", "rssh", "ratio", "target")
 	fmt.Printf("%-34s %10s %10s %8.2f %s\n", "`bench true` wall time (median)", ms(sshT), ms(rsshT),
 		float64(rsshT)/float64(sshT), "rssh <= 0.70x ssh")
@@ -113,7 +106,7 @@ func run(tb *testenv.Standalone, runs, mib, rounds int) error {
 			rates[c.name] = append(rates[c.name], float64(mib<<20)/d.Seconds()/1e6)
 		}
 	}
-	sshR, rsshR := medianF(rates["ssh"]), medianF(rates["rssh"])
+	sshR, rsshR := testenv.Median(rates["ssh"]), testenv.Median(rates["rssh"])
 	fmt.Printf("%-34s %10s %10s %8.2f %s\n", fmt.Sprintf("%d MiB upload (median of %d)", mib, rounds),
 		fmt.Sprintf("%.0f MB/s", sshR), fmt.Sprintf("%.0f MB/s", rsshR), rsshR/sshR, "rssh >= 1.0x ssh default cipher")
 	fmt.Printf("%-34s %10s %10s %8s %s\n", "peak RSS of `rssh bench true`", "", fmt.Sprintf("%.1f MB", float64(rsshRSS)/1024), "", "<= 20 MB")
@@ -133,7 +126,7 @@ func run(tb *testenv.Standalone, runs, mib, rounds int) error {
 			}
 		}
 	}
-	sshP, rsshP := median(prompts["ssh"]), median(prompts["rssh"])
+	sshP, rsshP := testenv.Median(prompts["ssh"]), testenv.Median(prompts["rssh"])
 	fmt.Printf("%-34s %10s %10s %8.2f %s\n", "interactive: first prompt (median)", ms(sshP), ms(rsshP),
 		float64(rsshP)/float64(sshP), "rssh <= 0.70x ssh")
 	idle := map[string]int64{}
@@ -188,7 +181,7 @@ func benchTokenCacheHit(tb *testenv.Standalone, dir, rssh, ssh string, sshd *tes
 		// runs: correct, but then this figure mixes in op's cost.
 		fmt.Printf("(op ran %d times in %d runs: keychain lookups missed under load)\n", n-1, runs)
 	}
-	sshT, rsshT := median(times["ssh"]), median(times["rssh"])
+	sshT, rsshT := testenv.Median(times["ssh"]), testenv.Median(times["rssh"])
 	fmt.Printf("%-34s %10s %10s %8.2f %s\n", "token cache hit: `prod true`", ms(sshT), ms(rsshT),
 		float64(rsshT)/float64(sshT), "rssh <= 1.0x ssh -o SetEnv")
 	fmt.Printf("%-34s %10s %10s %8s %s\n", "peak RSS, token cache-hit path", "", fmt.Sprintf("%.1f MB", float64(rss)/1024), "", "<= 25 MB")
@@ -316,18 +309,6 @@ func sshVersion(ssh string) string {
 	out, _ := exec.Command(ssh, "-V").CombinedOutput()
 	v, _, _ := strings.Cut(strings.TrimSpace(string(out)), ",")
 	return v
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func medianF(fs []float64) float64 {
-	s := slices.Clone(fs)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }

@@ -2,9 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,26 +49,9 @@ func TestExecStdoutStderrApart(t *testing.T) {
 // and stdin's EOF reaches the remote command.
 func TestExecBulkBothWays(t *testing.T) {
 	w := newWorld(t, "", "")
-	const size = 32 << 20
-	data := make([]byte, size)
-	rand.Read(data)
-	sum := sha256.Sum256(data)
-	want := hex.EncodeToString(sum[:])
-
-	up := w.rssh(bytes.NewReader(data), "target", "sha256sum")
-	if up.code != 0 || !strings.HasPrefix(up.stdout, want) {
-		t.Fatalf("upload: want %s, got %s", want, up)
-	}
-
-	file := filepath.Join(w.remoteDir(), "blob")
-	if err := os.WriteFile(file, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	down := w.rssh(nil, "target", "cat", file)
-	got := sha256.Sum256([]byte(down.stdout))
-	if down.code != 0 || len(down.stdout) != size || hex.EncodeToString(got[:]) != want {
-		t.Fatalf("download: got %d bytes, exit %d, stderr %q", len(down.stdout), down.code, down.stderr)
-	}
+	w.carry("32 MiB", 32<<20, true, func(stdin []byte, args ...string) result {
+		return w.rssh(bytes.NewReader(stdin), args...)
+	})
 }
 
 // A changed host key is refused loudly before authentication: the command

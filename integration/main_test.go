@@ -6,6 +6,9 @@ package integration
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -28,11 +31,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	rsshBin = filepath.Join(dir, "rssh")
-	build := exec.Command("go", "build", "-o", rsshBin, "github.com/rssh/rssh/cmd/rssh")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building rssh:", err)
+	if rsshBin, err = testenv.BuildRSSH(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -84,6 +84,35 @@ func hostBlock(alias string, s *testenv.SSHD, user, key, knownHosts, extra strin
 
 func (w *world) writeConfig(extra string) {
 	w.config = w.writeFile("ssh_config", hostBlock("target", w.sshd, w.user, w.key.Path, w.knownHosts, extra))
+}
+
+// carry sends size random bytes up to the server's sha256sum and, with
+// down, brings them back with cat, failing the test unless both ends agree
+// on every byte. via runs the client with that stdin and those arguments.
+func (w *world) carry(what string, size int, down bool, via func(stdin []byte, args ...string) result) {
+	t := w.t
+	t.Helper()
+	data := make([]byte, size)
+	rand.Read(data)
+	sum := sha256.Sum256(data)
+	want := hex.EncodeToString(sum[:])
+
+	up := via(data, "target", "sha256sum")
+	if up.code != 0 || !strings.HasPrefix(up.stdout, want) {
+		t.Fatalf("%s up: want %s, got %s", what, want, up)
+	}
+	if !down {
+		return
+	}
+	file := filepath.Join(w.remoteDir(), "blob")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := via(nil, "target", "cat", file)
+	got := sha256.Sum256([]byte(r.stdout))
+	if r.code != 0 || len(r.stdout) != size || hex.EncodeToString(got[:]) != want {
+		t.Fatalf("%s down: got %d bytes, exit %d, stderr %q", what, len(r.stdout), r.code, r.stderr)
+	}
 }
 
 // remoteDir is a directory the login user can read and write, for files a

@@ -2,11 +2,7 @@ package integration
 
 import (
 	"bytes"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,30 +54,8 @@ func (rw *relayWorld) sshVia(stdin []byte, args ...string) result {
 // carry64MiB sends 64 MiB up and, with down, brings it back down through
 // ssh over the relay, checking sha256 on both ends.
 func (rw *relayWorld) carry64MiB(down bool) {
-	t := rw.t
-	t.Helper()
-	const size = 64 << 20
-	data := make([]byte, size)
-	rand.Read(data)
-	sum := sha256.Sum256(data)
-	want := hex.EncodeToString(sum[:])
-
-	up := rw.sshVia(data, "target", "sha256sum")
-	if up.code != 0 || !strings.HasPrefix(up.stdout, want) {
-		t.Fatalf("64 MiB up through the relay: want %s, got %s", want, up)
-	}
-	if !down {
-		return
-	}
-	file := filepath.Join(rw.remoteDir(), "blob")
-	if err := os.WriteFile(file, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r := rw.sshVia(nil, "target", "cat", file)
-	got := sha256.Sum256([]byte(r.stdout))
-	if r.code != 0 || len(r.stdout) != size || hex.EncodeToString(got[:]) != want {
-		t.Fatalf("64 MiB down through the relay: got %d bytes, exit %d, stderr %q", len(r.stdout), r.code, r.stderr)
-	}
+	rw.t.Helper()
+	rw.carry("64 MiB through the relay", 64<<20, down, rw.sshVia)
 }
 
 // OpenSSH's ssh logs in with `ProxyCommand rssh --bridge %h %p` and carries

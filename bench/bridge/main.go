@@ -22,7 +22,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,20 +40,14 @@ func main() {
 	conns := flag.Int("conns", 1000, "idle connections for the RSS figure")
 	flag.Parse()
 
-	tb := &testenv.Standalone{Name: "bench-bridge"}
-	defer tb.Close()
-	if err := run(tb, *signs, *rounds, *mib, *conns); err != nil {
-		tb.Close()
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
-	}
+	testenv.RunStandalone("bench-bridge", func(tb *testenv.Standalone) error { return run(tb, *signs, *rounds, *mib, *conns) })
 }
 
 func run(tb *testenv.Standalone, signs, rounds, mib, nconns int) error {
 	dir := tb.TempDir()
-	rssh := filepath.Join(dir, "rssh")
-	if out, err := exec.Command("go", "build", "-o", rssh, "./cmd/rssh").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
+	rssh, err := testenv.BuildRSSH(dir)
+	if err != nil {
+		return err
 	}
 	socat := testenv.Need(tb, "socat", "socat")
 	testenv.Need(tb, "ssh-add", "openssh-client")
@@ -121,13 +114,13 @@ func run(tb *testenv.Standalone, signs, rounds, mib, nconns int) error {
 				}
 			}
 		}
-		d, b, s := medianF(rates["direct"]), medianF(rates["bridge"]), medianF(rates["socat"])
+		d, b, s := testenv.Median(rates["direct"]), testenv.Median(rates["bridge"]), testenv.Median(rates["socat"])
 		fmt.Printf("%-40s %12s %12s %8.2f %s\n", fmt.Sprintf("signatures/s, %d in parallel", par),
 			fmt.Sprintf("%.0f/s", d), fmt.Sprintf("%.0f/s", b), b/d, ">= 0.90x")
 		fmt.Printf("%-40s %12s %12s %8.2f %s\n", "  reference: socat relay instead", "",
 			fmt.Sprintf("%.0f/s", s), s/d, "")
 		if par == 1 {
-			ld, lb, ls := median(lat["direct"]), median(lat["bridge"]), median(lat["socat"])
+			ld, lb, ls := testenv.Median(lat["direct"]), testenv.Median(lat["bridge"]), testenv.Median(lat["socat"])
 			fmt.Printf("%-40s %12s %12s %8s %s\n", "sign latency (median)", us(ld), us(lb),
 				"+"+us(lb-ld), "<= +100 µs")
 			fmt.Printf("%-40s %12s %12s %8s %s\n", "  reference: socat relay instead", "", us(ls),
@@ -161,7 +154,7 @@ func run(tb *testenv.Standalone, signs, rounds, mib, nconns int) error {
 				}
 			}
 		}
-		s, b := medianF(rates["socat"]), medianF(rates["rssh"])
+		s, b := testenv.Median(rates["socat"]), testenv.Median(rates["rssh"])
 		fmt.Printf("%-40s %12s %12s %8.2f %s\n", fmt.Sprintf("relay %s, %d MiB (vs socat)", dir, mib),
 			fmt.Sprintf("%.0f MB/s", s), fmt.Sprintf("%.0f MB/s", b), b/s, ">= 0.95x")
 	}
@@ -293,9 +286,12 @@ func relayRate(srv *sink, argv []string, dir string, mib int) (float64, error) {
 		}
 		elapsed = time.Since(start)
 	} else {
-		n, _ := io.Copy(io.Discard, stdout)
+		// The clock stops at the last byte, not at EOF: socat lingers 0.5 s
+		// (its -t) after the server's EOF before closing its stdout.
+		n, _ := io.CopyN(io.Discard, stdout, total)
 		elapsed = time.Since(start)
 		stdin.Close()
+		io.Copy(io.Discard, stdout)
 		if n != total {
 			cmd.Process.Kill()
 			cmd.Wait()
@@ -408,18 +404,6 @@ func settledRSS(pid int) (int64, error) {
 func countFDs(pid int) int {
 	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	return len(ents)
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func medianF(fs []float64) float64 {
-	s := slices.Clone(fs)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Nanoseconds())/1000) }

@@ -1,8 +1,12 @@
 package testenv
 
 import (
+	"cmp"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 )
 
 // Standalone is a TB for programs outside `go test` (the benchmarks): a
@@ -52,4 +56,33 @@ func (s *Standalone) Close() {
 		s.cleanups[i]()
 	}
 	s.cleanups = nil
+}
+
+// RunStandalone is a benchmark program's main: run gets a Standalone named
+// name, and an error from it is printed and exits 1 after the cleanups.
+func RunStandalone(name string, run func(tb *Standalone) error) {
+	tb := &Standalone{Name: name}
+	defer tb.Close()
+	if err := run(tb); err != nil {
+		tb.Close()
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+}
+
+// BuildRSSH builds the rssh command from this module into dir and returns
+// its path; errors carry the compiler's output.
+func BuildRSSH(dir string) (string, error) {
+	bin := filepath.Join(dir, "rssh")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/rssh/rssh/cmd/rssh").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building rssh: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// Median is the middle value of xs (the upper one of an even count).
+func Median[T cmp.Ordered](xs []T) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
