@@ -11,7 +11,7 @@ import (
 
 const bridgeUsage = `usage: rssh --bridge [--listen PATH] [--upstream PATH] [--allow-uid UID]...
             [--allow-key SHA256:...]... [--allow-host-key SHA256:...]...
-            [--log-format text|json] [-v]
+            [--log-format text|json] [-v] [--version]
                   run the agent bridge daemon in the foreground
        rssh --bridge [daemon options] --print-service launchd|systemd
                   print a launchd user agent or systemd user unit running it
@@ -131,6 +131,9 @@ func parseBridgeArgs(args []string) (*bridgeArgs, error) {
 	fs.IntVar(&a.speedFactor, "speed-factor", 0, "")
 	fs.StringVar(&a.supportedFeatures, "supported-features", "", "")
 	fs.StringVar(&a.mandatoryFeatures, "mandatory-features", "", "")
+	var showVersion bool
+	fs.BoolVar(&showVersion, "version", false, "")
+	fs.BoolVar(&showVersion, "V", false, "")
 	// Record the daemon's flags in argv order, for --print-service.
 	fs.VisitAll(func(f *flag.Flag) {
 		if daemonFlagNames[f.Name] {
@@ -141,7 +144,13 @@ func parseBridgeArgs(args []string) (*bridgeArgs, error) {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, errBridgeHelp
 		}
-		return nil, &usageError{"--bridge: " + strings.TrimPrefix(err.Error(), "flag provided but not defined: ")}
+		if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok {
+			return nil, &usageError{"--bridge: unknown option " + name}
+		}
+		return nil, &usageError{"--bridge: " + err.Error()}
+	}
+	if showVersion {
+		return nil, errBridgeVersion
 	}
 	a.positional = fs.Args()
 	var given []string
@@ -210,6 +219,11 @@ func runBridge(args []string, std stdio, getenv func(string) string) int {
 		io.WriteString(std.out, bridgeUsage+"\n")
 		return 0
 	}
+	if err == errBridgeVersion {
+		// As rssh -V: on stderr, as ssh prints its version.
+		io.WriteString(std.err, versionString()+"\n")
+		return 0
+	}
 	if err != nil {
 		fail(std.err, err)
 		var u *usageError
@@ -239,7 +253,10 @@ func runBridge(args []string, std stdio, getenv func(string) string) int {
 
 const exitFailure = 255
 
-var errBridgeHelp = errors.New("--bridge: help requested")
+var (
+	errBridgeHelp    = errors.New("--bridge: help requested")
+	errBridgeVersion = errors.New("--bridge: version requested")
+)
 
 // hintError is an error with the fix to print on a second line.
 type hintError struct {

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -444,20 +443,6 @@ func fail(w io.Writer, err error) {
 	}
 }
 
-func versionString() string {
-	v := "rssh (devel)"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = "rssh " + bi.Main.Version
-		}
-		for _, d := range bi.Deps {
-			if d.Path == "golang.org/x/crypto" {
-				v += ", golang.org/x/crypto " + d.Version
-			}
-		}
-	}
-	return v
-}
 
 // resolveHop resolves each host of a ProxyJump chain from the same config
 // file, with the user and port its jump spec gave. skipRelay drops a
