@@ -443,7 +443,6 @@ func fail(w io.Writer, err error) {
 	}
 }
 
-
 // resolveHop resolves each host of a ProxyJump chain from the same config
 // file, with the user and port its jump spec gave. skipRelay drops a
 // ProxyCommand that would run `rssh --bridge` itself (the relay resolving
