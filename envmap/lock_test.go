@@ -6,6 +6,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -64,7 +67,41 @@ func TestLockFileHonoursContext(t *testing.T) {
 		t.Fatalf("lock after release: %v", err)
 	}
 	unlock2()
-	if b, _ := os.ReadFile(path); len(b) != 0 {
-		t.Errorf("the lock file holds %d bytes, want none", len(b))
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Errorf("the lock file is left behind after unlock (%v)", err)
+	}
+}
+
+// Unlock removes the file, so a waiter can get the lock on a file that is
+// gone: it must lock again rather than run beside the next holder.
+func TestLockFileExcludesAcrossRemoval(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lock")
+	var inside, overlaps atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				unlock, err := lockFile(context.Background(), path)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if inside.Add(1) != 1 {
+					overlaps.Add(1)
+				}
+				runtime.Gosched()
+				inside.Add(-1)
+				unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if n := overlaps.Load(); n != 0 {
+		t.Errorf("%d times two holders had the lock at once", n)
+	}
+	if _, err := os.Lstat(path); !os.IsNotExist(err) {
+		t.Errorf("the lock file is left behind (%v)", err)
 	}
 }

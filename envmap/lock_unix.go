@@ -51,20 +51,53 @@ func ensurePrivateDir(dir string) error {
 
 // lockFile takes an exclusive flock on path, waiting until it is free or
 // ctx ends. The file holds nothing; only the lock on it matters, and the
-// kernel drops the lock if the process dies.
+// kernel drops the lock if the process dies. Unlocking removes the file, so
+// no lock files pile up in the runtime dir: a waiter that then gets the lock
+// on the removed file sees that the path names another file (or none) and
+// locks again.
 func lockFile(ctx context.Context, path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, err
+	for {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		if err := flock(ctx, f); err != nil {
+			return nil, err
+		}
+		if isCurrent(f, path) {
+			return func() {
+				// Removed while still held, so nobody can lock the old
+				// file and believe it is the current one.
+				os.Remove(path)
+				f.Close()
+			}, nil
+		}
+		f.Close()
+		if err := context.Cause(ctx); err != nil {
+			return nil, err
+		}
 	}
+}
+
+// isCurrent reports whether path still names the file f has open.
+func isCurrent(f *os.File, path string) bool {
+	var held, named unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &held) != nil || unix.Lstat(path, &named) != nil {
+		return false
+	}
+	return held.Dev == named.Dev && held.Ino == named.Ino
+}
+
+// flock takes the exclusive lock on f, or closes f and returns ctx's cause.
+func flock(ctx context.Context, f *os.File) error {
 	// Fast path, then a blocking flock in a goroutine, since flock cannot
 	// be interrupted by a context: if ctx ends first, the goroutine releases
 	// the lock as soon as it gets it.
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
-		return func() { f.Close() }, nil
+		return nil
 	} else if !errors.Is(err, unix.EWOULDBLOCK) {
 		f.Close()
-		return nil, err
+		return err
 	}
 	got := make(chan error, 1)
 	go func() {
@@ -80,11 +113,11 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 	case err := <-got:
 		if err != nil {
 			f.Close()
-			return nil, err
+			return err
 		}
-		return func() { f.Close() }, nil
+		return nil
 	case <-ctx.Done():
 		go func() { <-got; f.Close() }()
-		return nil, context.Cause(ctx)
+		return context.Cause(ctx)
 	}
 }
