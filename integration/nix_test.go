@@ -44,8 +44,19 @@ func TestNixRemoteBuildThroughBridge(t *testing.T) {
 	userDir := filepath.Join(dir, "user") // the user's files, owned by the user
 	mkdirOwned(t, userDir, 0o755)
 
-	// The builder: the test sshd's root login on the real /nix/store.
-	sshd := testenv.StartSSHD(t, testenv.SSHDOptions{})
+	// The builder: the test sshd's root login on the real /nix/store, with
+	// its own nix.conf (a fresh machine has none, and Nix's default sandbox
+	// has no /bin/sh) and its temp files in here.
+	builderConf := filepath.Join(dir, "nix-builder")
+	tmp := filepath.Join(dir, "tmp") // every Nix process's TMPDIR: no /tmp/nix-* left behind
+	for _, d := range []string{builderConf, tmp} {
+		os.MkdirAll(d, 0o755)
+	}
+	os.Chmod(tmp, 0o1777)
+	os.WriteFile(filepath.Join(builderConf, "nix.conf"), []byte("sandbox = false\nsubstituters =\nbuild-users-group = nixbld\n"), 0o644)
+	sshd := testenv.StartSSHD(t, testenv.SSHDOptions{
+		Extra: fmt.Sprintf("SetEnv NIX_CONF_DIR=%s TMPDIR=%s\n", builderConf, tmp),
+	})
 	key := testenv.NewKey(t, userDir, "id_builder")
 	sshd.Authorize(t, "root", key)
 	chownOther(t, key.Path)
@@ -111,7 +122,7 @@ builders-use-substitutes = false
 	os.WriteFile(filepath.Join(nixDir, "client-conf", "nix.conf"), []byte("store = daemon\nmax-jobs = 0\nsubstituters =\n"), 0o644)
 	daemonSock := filepath.Join(nixDir, "daemon.sock")
 	daemon := exec.Command(nixDaemon)
-	daemon.Env = []string{"PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + filepath.Join(nixDir, "home"),
+	daemon.Env = []string{"PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + filepath.Join(nixDir, "home"), "TMPDIR=" + tmp,
 		"NIX_CONF_DIR=" + filepath.Join(nixDir, "conf"), "NIX_DAEMON_SOCKET_PATH=" + daemonSock,
 		"SSH_AUTH_SOCK=" + bridgeSock,
 		fmt.Sprintf("NIX_SSHOPTS=-F /dev/null -p %d -o IdentityFile=none -o BatchMode=yes", sshd.Port)}
@@ -148,7 +159,7 @@ builders-use-substitutes = false
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, nixBuild, drv, "--argstr", "salt", hex.EncodeToString(salt), "--no-out-link")
-		cmd.Env = []string{"PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + filepath.Join(nixDir, "home"),
+		cmd.Env = []string{"PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + filepath.Join(nixDir, "home"), "TMPDIR=" + tmp,
 			"NIX_CONF_DIR=" + filepath.Join(nixDir, "client-conf"), "NIX_DAEMON_SOCKET_PATH=" + daemonSock}
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
