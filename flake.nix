@@ -1,0 +1,28 @@
+{
+  description = "rssh: ssh for people who keep their SSH keys and credentials in 1Password";
+
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+
+  outputs = { self, nixpkgs }:
+    let
+      systems = [ "x86_64-linux" "aarch64-linux" "x86_64-darwin" "aarch64-darwin" ];
+      forAllSystems = f: nixpkgs.lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+      # go.mod says go 1.26: use that toolchain where nixpkgs has it by name.
+      rsshFor = pkgs: pkgs.callPackage ./nix/package.nix {
+        buildGoModule = pkgs.buildGo126Module or pkgs.buildGoModule;
+      };
+    in
+    {
+      packages = forAllSystems (pkgs: rec {
+        rssh = rsshFor pkgs;
+        default = rssh;
+      });
+
+      overlays.default = final: prev: { rssh = rsshFor final; };
+
+      # services.rssh-bridge: the agent bridge as your user's service, and the
+      # Nix daemon building on remote builders through it.
+      nixosModules.default = import ./nix/nixos.nix self;
+      darwinModules.default = import ./nix/darwin.nix self;
+    };
+}

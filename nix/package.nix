@@ -1,0 +1,31 @@
+# The rssh binary. vendorHash is the hash of `go mod vendor`'s output for
+# go.sum as committed; a test (nixbuilder's TestFlakeVendorHash) recomputes
+# it, so it cannot go stale when a dependency changes.
+{ lib, buildGoModule }:
+
+buildGoModule rec {
+  pname = "rssh";
+  version = "0.5.0-dev";
+
+  src = lib.cleanSourceWith {
+    src = ../.;
+    filter = path: type: !(lib.hasSuffix ".nix" path) && baseNameOf path != "flake.lock";
+  };
+
+  vendorHash = "sha256-gKV68Z7A61DzDaQvRzq0J13+fRfuh5KEaOJRqZqg9LU=";
+
+  subPackages = [ "cmd/rssh" ];
+  env.CGO_ENABLED = 0;
+  ldflags = [ "-s" "-w" "-X main.version=v${version}" ];
+
+  # The tests start sshd, ssh-agent, nix-daemon and gnome-keyring and run as
+  # root: they do not fit a build sandbox. scripts/test runs them.
+  doCheck = false;
+
+  meta = {
+    description = "ssh drop-in that delivers 1Password Service Account tokens, with an agent bridge for the Nix daemon";
+    license = lib.licenses.mit;
+    mainProgram = "rssh";
+    platforms = lib.platforms.unix;
+  };
+}
