@@ -270,9 +270,34 @@ func dialTCP(ctx context.Context, cfg *config.Config, log *slog.Logger) (net.Con
 		if err == nil {
 			return c, nil
 		}
+		if dns := new(net.DNSError); errors.As(err, &dns) {
+			// ssh resolves once, before its connection attempts, and
+			// words the failure as getaddrinfo(3) does.
+			return nil, &resolveError{host: cfg.Hostname, err: dns}
+		}
 	}
 	return nil, fmt.Errorf("connect to host %s port %d: %w", cfg.Hostname, cfg.Port, unwrapOp(err))
 }
+
+// resolveError is a host name that did not resolve, in ssh's words:
+// "Could not resolve hostname X: Name or service not known".
+type resolveError struct {
+	host string
+	err  *net.DNSError
+}
+
+func (e *resolveError) Error() string {
+	why := e.err.Err
+	switch {
+	case e.err.IsNotFound:
+		why = "Name or service not known"
+	case e.err.IsTimeout, e.err.IsTemporary:
+		why = "Temporary failure in name resolution"
+	}
+	return fmt.Sprintf("Could not resolve hostname %s: %s", e.host, why)
+}
+
+func (e *resolveError) Unwrap() error { return e.err }
 
 // unwrapOp drops net.OpError's "dial tcp 127.0.0.1:1:" prefix, which repeats
 // what rssh's message already says.

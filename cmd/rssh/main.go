@@ -14,7 +14,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/term"
 
@@ -133,8 +135,8 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		}
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
+	ctx, early := earlySignals()
+	defer early.stop()
 	var fetch *tokenFetch
 	if inv.stdioTarget == "" && cfg.SessionType != "none" {
 		if err := plan.needVault(getenv); err != nil {
@@ -147,6 +149,7 @@ func run(args []string, std stdio, getenv func(string) string) int {
 	if err != nil {
 		// Nothing was sent and op never ran: the host did not prove itself.
 		fetch.abandon()
+		early.dieIfSignalled()
 		fail(std.err, err)
 		return sshproxy.ExitFailure
 	}
@@ -239,6 +242,7 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		// op run (it may ask for Touch ID) and the token leave this process.
 		tok, err := fetch.token(ctx)
 		if err != nil {
+			early.dieIfSignalled()
 			fail(std.err, err)
 			return sshproxy.ExitFailure
 		}
@@ -337,6 +341,55 @@ func notifySignals(parent context.Context, taken func(os.Signal) bool) (context.
 		cancel()
 	}
 	return ctx, s
+}
+
+// earlySignalState remembers a SIGTERM or SIGHUP that arrives while rssh
+// connects and authenticates.
+type earlySignalState struct {
+	ch   chan os.Signal
+	got  atomic.Value // os.Signal
+	stop func()
+}
+
+// earlySignals cancels the returned context on SIGTERM or SIGHUP while rssh
+// connects. ssh has no handler for them then and dies by the signal, so its
+// parent sees a signal death (a shell shows 143) and nothing is printed:
+// dieIfSignalled does the same instead of reporting "context canceled".
+func earlySignals() (context.Context, *earlySignalState) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &earlySignalState{ch: make(chan os.Signal, 1)}
+	signal.Notify(s.ch, syscall.SIGTERM, syscall.SIGHUP)
+	done := make(chan struct{})
+	crash.Go(func() {
+		select {
+		case v := <-s.ch:
+			s.got.Store(v)
+			cancel()
+		case <-done:
+		}
+	})
+	s.stop = func() {
+		signal.Stop(s.ch)
+		close(done)
+		cancel()
+	}
+	return ctx, s
+}
+
+// dieIfSignalled ends rssh by the signal that cancelled the connection, with
+// the default action restored, as ssh ends.
+func (s *earlySignalState) dieIfSignalled() {
+	v, ok := s.got.Load().(os.Signal)
+	if !ok {
+		return
+	}
+	sig := v.(syscall.Signal)
+	signal.Reset(sig)
+	syscall.Kill(os.Getpid(), sig)
+	// The signal is on its way to some thread of this process; should it
+	// not end the process at once, exit with the status a shell would show.
+	time.Sleep(time.Second)
+	os.Exit(128 + int(sig))
 }
 
 // checkSession rejects what cannot work before any connection is made.
