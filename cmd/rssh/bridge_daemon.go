@@ -48,6 +48,11 @@ func runDaemon(a *bridgeArgs, std stdio, getenv func(string) string) error {
 			return &hintError{err, "another rssh --bridge serves this socket; stop it (launchctl bootout gui/$UID/" + launchdLabel +
 				" or systemctl --user stop rssh-bridge) or give another --listen"}
 		}
+		if le := new(agentbridge.ListenError); errors.As(err, &le) {
+			def, _ := agentbridge.DefaultListenPath()
+			return &hintError{fmt.Errorf("bridge: %w", err), fmt.Sprintf(
+				"give --listen a socket path whose directory exists or can be made, belongs to you and only you can write (the default is %s)", def)}
+		}
 		return fmt.Errorf("bridge: %w", err)
 	}
 	log.Info("agent bridge stopped", "listen", b.ListenPath())

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -105,5 +108,34 @@ func TestIsBridgeRelay(t *testing.T) {
 		if got := isBridgeRelay(cmd); got != want {
 			t.Errorf("isBridgeRelay(%q) = %v", cmd, got)
 		}
+	}
+}
+
+// A socket the bridge cannot make is one error line naming the path and a
+// hint line with the fix, exit 255; a mistyped --listen builds no tree.
+func TestBridgeListenErrorHasHint(t *testing.T) {
+	dir := t.TempDir()
+	for _, listen := range []string{
+		filepath.Join(dir, "no", "such", "bridge.sock"),
+		filepath.Join(dir, "shared", "bridge.sock"),
+	} {
+		os.Mkdir(filepath.Join(dir, "shared"), 0o777)
+		os.Chmod(filepath.Join(dir, "shared"), 0o777)
+		var out, errb bytes.Buffer
+		code := run([]string{"--bridge", "--listen", listen, "--upstream", filepath.Join(dir, "agent.sock")},
+			stdio{strings.NewReader(""), &out, &errb}, func(string) string { return "" })
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSpace(errb.String()), "\n") {
+			if !strings.Contains(l, "level=WARN") { // the upstream is not there: a warning only
+				lines = append(lines, l)
+			}
+		}
+		if code != 255 || len(lines) != 2 || !strings.HasPrefix(lines[0], "rssh: bridge: listen "+listen+": ") ||
+			!strings.HasPrefix(lines[1], "rssh: hint: give --listen") {
+			t.Errorf("--listen %s: exit %d, stderr:\n%s", listen, code, errb.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "no")); !os.IsNotExist(err) {
+		t.Errorf("the bridge made directories for a --listen whose parent is missing")
 	}
 }
