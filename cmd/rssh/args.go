@@ -44,16 +44,7 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
-const usage = `usage: rssh [--env NAME|none] [--require-env]
-            [-46AaCfGNnqsTtVvx] [-B bind_interface] [-b bind_address]
-            [-c cipher_spec] [-D [bind_address:]port] [-E log_file]
-            [-e escape_char] [-F configfile] [-i identity_file]
-            [-J destination] [-L address] [-l login_name] [-m mac_spec]
-            [-o option] [-p port] [-Q query_option] [-R address] [-W host:port]
-            destination [command [argument ...]]
-       rssh --token list | clear [ENV] | refresh ENV
-       rssh --bridge [options] [HOST PORT]   (the agent bridge: rssh --bridge --help)
-       rssh --help | -V | --version`
+var usage = synopsis()
 
 // Option letters as OpenSSH 9.2's getopt string has them; those that take an
 // argument are followed by ':'.

@@ -45,6 +45,13 @@ func run(args []string, std stdio, getenv func(string) string) int {
 			return runBridge(args[1:], std, getenv)
 		case "--token":
 			return runToken(args[1:], std, getenv)
+		case "--complete-hosts":
+			return runCompleteHosts(args[1:], std, getenv)
+		case "completion":
+			// A command word in first position wins over a host of that
+			// name, which stays reachable as user@completion or
+			// rssh -- completion.
+			return runCompletion(args[1:], std)
 		}
 	}
 	inv, err := parseArgs(args)
