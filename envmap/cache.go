@@ -52,6 +52,13 @@ func OpenCache(log *slog.Logger) Cache {
 	return c
 }
 
+// Persistent reports whether c keeps tokens (a keychain), rather than being
+// the no-cache fallback.
+func Persistent(c Cache) bool {
+	_, none := c.(noCache)
+	return !none
+}
+
 // NoCache is a cache that stores nothing; reason says why (for String).
 func NoCache(reason string) Cache { return noCache{reason} }
 

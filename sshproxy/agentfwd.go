@@ -13,6 +13,10 @@ import (
 	"github.com/rssh/rssh/internal/crash"
 )
 
+// AgentSocket is the agent rssh authenticates with: IdentityAgent, else
+// SSH_AUTH_SOCK; "" for none.
+func (cl *Client) AgentSocket(cfg *config.Config) string { return cl.agentSocket(cfg) }
+
 // AgentForwardSocket is the local agent ForwardAgent forwards: "yes" the
 // one rssh authenticates with (IdentityAgent, else SSH_AUTH_SOCK, as
 // OpenSSH, which exports IdentityAgent as SSH_AUTH_SOCK), "$VAR" that

@@ -47,6 +47,8 @@ func run(args []string, std stdio, getenv func(string) string) int {
 			return runToken(args[1:], std, getenv)
 		case "--complete-hosts":
 			return runCompleteHosts(args[1:], std, getenv)
+		case "doctor":
+			return runDoctor(args[1:], std, getenv)
 		case "completion":
 			// A command word in first position wins over a host of that
 			// name, which stays reachable as user@completion or

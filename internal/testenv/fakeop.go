@@ -16,6 +16,7 @@ import (
 //
 //	fail, failmsg  fail the next N runs (N in fail) printing failmsg on stderr
 //	hold           stop after starting (touching started.PID) until release exists
+//	signedout      `op whoami` says the account is not signed in
 //
 // The script holds each token in two halves, so no file on disk contains a
 // whole token: a test can scan the disk for tokens and find none.
@@ -61,6 +62,10 @@ if [ -s "$d/fail" ]; then
 		cat "$d/failmsg" >&2
 		exit 1
 	fi
+fi
+if [ "$#" -eq 1 ] && [ "$1" = whoami ]; then
+	if [ -e "$d/signedout" ]; then echo '` + OpErrStamp + `account is not signed in' >&2; exit 1; fi
+	echo 'URL:        https://example.1password.com'; exit 0
 fi
 if [ "$#" -ne 2 ] || [ "$1" != read ]; then echo '` + OpErrStamp + `unknown command' >&2; exit 2; fi
 case "$2" in
