@@ -45,3 +45,12 @@ func peerOf(c *net.UnixConn) (peer, error) {
 	p.Command = commandName(p.PID)
 	return p, nil
 }
+
+// PeerPID is the process id of the other end of c as the kernel reports
+// it: for a connection to a listening socket, the process that listens
+// (rssh doctor uses it to find the bridge and the Nix daemon); 0 when the
+// system does not say.
+func PeerPID(c *net.UnixConn) (int, error) {
+	p, err := peerOf(c)
+	return p.PID, err
+}

@@ -6,17 +6,20 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rssh/rssh/internal/testenv"
+	"github.com/rssh/rssh/nixbuilder"
 )
 
 // The Nix daemon, running as root, builds on a remote builder with the
@@ -184,8 +187,76 @@ builders-use-substitutes = false
 		t.Fatalf("the builder saw no login for root")
 	}
 
+	// rssh doctor sees the same chain: the bridge (run by the user, root
+	// allowed), the builders, the daemon's SSH_AUTH_SOCK at the bridge and
+	// the machines line's host key equal to the user's known_hosts. Each
+	// broken link is its own failing check (issue 14, doctor).
+	// The machines line names the builder by address, so its key is looked
+	// up as ssh would for that name (root's ~ is /root, which tests leave
+	// alone: the config names the file for the address).
+	f, err := os.OpenFile(userConfig, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "Host 127.0.0.1\n\tUserKnownHostsFile %s\n", kh)
+	f.Close()
+	doctorEnv := []string{"PATH=/usr/bin:/bin:/usr/sbin:/sbin", "HOME=" + userDir, "TMPDIR=" + tmp,
+		"NIX_CONF_DIR=" + filepath.Join(nixDir, "conf"), "NIX_DAEMON_SOCKET_PATH=" + daemonSock}
+	doctor := func(env []string, checks ...string) {
+		t.Helper()
+		check := strings.Join(checks, ", ")
+		r := runCmd(t, env, rssh, "doctor", "--nix", "--bridge-socket", bridgeSock, "-F", userConfig)
+		for _, name := range []string{"bridge", "nix builders", "nix trusted-users", "nix daemon", "nix 127.0.0.1"} {
+			line := ""
+			for _, l := range strings.Split(r.out, "\n") {
+				if strings.Contains(l, " "+name+": ") {
+					line = l
+				}
+			}
+			want := "✓ "
+			if slices.Contains(checks, name) {
+				want = "✗ "
+			}
+			if !strings.HasPrefix(line, want) {
+				t.Errorf("doctor, %s broken: check %q is %q, want %q\n%s", map[bool]string{true: check, false: "nothing"}[check != ""], name, line, want, r.out)
+			}
+		}
+		if (r.err == nil) != (check == "") {
+			t.Errorf("doctor, %q broken: %v\n%s", check, r.err, r.out)
+		}
+	}
+	doctor(doctorEnv, "")
+	// A machines line whose host key is not the user's known one.
+	wrongKey := testenv.NewKey(t, nixDir, "not_the_host_key")
+	badConf := filepath.Join(nixDir, "bad-conf")
+	os.MkdirAll(badConf, 0o755)
+	os.WriteFile(filepath.Join(nixDir, "bad-machines"), []byte(strings.Replace(line, nixbuilder.EncodeHostKey(sshd.HostKey.PublicKey), nixbuilder.EncodeHostKey(wrongKey.PublicKey), 1)+"\n"), 0o644)
+	os.WriteFile(filepath.Join(badConf, "nix.conf"), []byte("builders = @"+filepath.Join(nixDir, "bad-machines")+"\n"), 0o644)
+	doctor(replaceEnv(doctorEnv, "NIX_CONF_DIR", badConf), "nix 127.0.0.1")
+	// A daemon socket served by a process whose SSH_AUTH_SOCK is not the
+	// bridge (this test binary stands in for such a daemon).
+	fakeDaemon := filepath.Join(nixDir, "fake-daemon.sock")
+	l, err := net.Listen("unix", fakeDaemon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	// Without the daemon's NIX_SSHOPTS the builder's port is unknown, so
+	// the key is looked up on port 22, where known_hosts has none.
+	doctor(replaceEnv(doctorEnv, "NIX_DAEMON_SOCKET_PATH", fakeDaemon), "nix daemon", "nix 127.0.0.1")
+
 	// With the bridge stopped, root's ssh has no key: the build fails.
 	bridge.stop(syscall.SIGTERM)
+	doctor(doctorEnv, "bridge")
 	out, err = build()
 	if err == nil {
 		t.Fatalf("nix-build succeeded with the bridge stopped:\n%s", out)

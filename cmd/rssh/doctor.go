@@ -39,23 +39,32 @@ type check struct {
 	Fix    string      `json:"fix,omitempty"`
 }
 
-// doctorArgs is `rssh doctor [--json] [--bridge] [--nix] [ssh options] [HOST]`.
+// doctorArgs is `rssh doctor [--json] [--bridge] [--bridge-socket PATH]
+// [--nix] [ssh options] [HOST]`.
 type doctorArgs struct {
 	json, bridge, nix bool
+	bridgeSocket      string
+	configFile        string      // -F, with or without a host
 	inv               *invocation // nil: no host given
 }
 
 func parseDoctorArgs(args []string) (*doctorArgs, error) {
 	d := &doctorArgs{}
 	var rest []string
-	for _, a := range args {
-		switch a {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; a {
 		case "--json":
 			d.json = true
 		case "--bridge":
 			d.bridge = true
 		case "--nix":
 			d.nix = true
+		case "--bridge-socket":
+			if i+1 == len(args) {
+				return nil, &usageError{"--bridge-socket needs the bridge's socket path"}
+			}
+			i++
+			d.bridge, d.bridgeSocket = true, args[i]
 		default:
 			rest = append(rest, a)
 		}
@@ -64,9 +73,22 @@ func parseDoctorArgs(args []string) (*doctorArgs, error) {
 		return d, nil
 	}
 	inv, err := parseArgs(rest)
+	var u *usageError
+	if errors.As(err, &u) && u.msg == "no destination given" {
+		// Options alone: -F still says which config the Nix checks read.
+		for i, a := range rest {
+			if a == "-F" && i+1 < len(rest) {
+				d.configFile = rest[i+1]
+			} else if f, ok := strings.CutPrefix(a, "-F"); ok && f != "" {
+				d.configFile = f
+			}
+		}
+		return d, nil
+	}
 	if err != nil {
 		return nil, err
 	}
+	d.configFile = inv.configFile
 	if len(inv.command) > 0 || inv.mode != modeSession {
 		return nil, &usageError{"doctor takes ssh's connection options and one HOST, no command"}
 	}
@@ -82,7 +104,9 @@ type doctor struct {
 	// opPath finds the 1Password CLI; lookPath by default.
 	lookPath func(string) (string, error)
 	cache    envmap.Cache
-	checks   []check
+	// bridgeSocket is the bridge socket to check ("" for the default).
+	bridgeSocket string
+	checks       []check
 }
 
 func (d *doctor) add(name string, st checkStatus, detail, fix string) {
@@ -106,6 +130,7 @@ func runDoctor(args []string, std stdio, getenv func(string) string) int {
 		lookPath: exec.LookPath,
 	}
 	d.cache = envmap.OpenCache(d.log)
+	d.bridgeSocket = a.bridgeSocket
 	d.run(a)
 	return d.report(std.out, a.json)
 }
@@ -126,6 +151,8 @@ func (d *doctor) run(a *doctorArgs) {
 		d.checkServer(cl, cfg, plan, known)
 	}
 	d.checkToken(plan)
+	sock := d.checkBridge(a.bridge)
+	d.checkNix(a.nix, sock, a.configFile)
 }
 
 func (d *doctor) checkConfig(inv *invocation) (*config.Config, *tokenPlan) {
