@@ -93,17 +93,27 @@ func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []stri
 			for _, m := range res.Want {
 				where = append(where, m.String())
 			}
-			file := cfg.UserKnownHostsFiles[0]
-			if len(res.Want) > 0 {
-				file = res.Want[0].File
-			}
-			return &HostKeyError{
+			e := &HostKeyError{
 				Msg: fmt.Sprintf("WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for %s: it offered %s %s, known_hosts has %s; someone could be eavesdropping (a man-in-the-middle attack), or the host key was replaced: refusing to connect",
 					shown, keyTypeName(key), fingerprint(key), strings.Join(where, ", ")),
-				Hint: fmt.Sprintf("if the change is expected, remove the old key with: ssh-keygen -R '%s' -f %s", shown, file),
+			}
+			// The offending line's file, which may be a global one (or a
+			// KnownHostsCommand's output, which no ssh-keygen -R can edit).
+			if res.Found != nil && res.Found.File != "" && !strings.HasPrefix(res.Found.File, "(") {
+				e.Hint = fmt.Sprintf("if the change is expected, remove the old key with: ssh-keygen -R '%s' -f %s", shown, res.Found.File)
+			}
+			return e
+		}
+		// Unknown host. With no user known_hosts file (UserKnownHostsFile
+		// none) OpenSSH can record nothing and so accepts nothing new,
+		// whatever StrictHostKeyChecking says (sshconnect.c: readonly).
+		if len(cfg.UserKnownHostsFiles) == 0 {
+			return &HostKeyError{
+				Msg: fmt.Sprintf("no %s host key is known for %s and UserKnownHostsFile is none: host key verification failed",
+					keyTypeName(key), shown),
+				Hint: fmt.Sprintf("check the key's fingerprint %s out of band, then add it to a known_hosts file rssh reads", fingerprint(key)),
 			}
 		}
-		// Unknown host.
 		mode := cfg.StrictHostKeyChecking
 		if mode == "ask" {
 			if cfg.BatchMode || cl.Prompt == nil {
@@ -133,7 +143,7 @@ func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []stri
 			}
 		}
 		// accept-new and no both record the key, as OpenSSH does.
-		if len(cfg.UserKnownHostsFiles) == 0 || cfg.UserKnownHostsFiles[0] == "/dev/null" {
+		if cfg.UserKnownHostsFiles[0] == "/dev/null" {
 			return nil
 		}
 		if err := hostkeys.Append(cfg.UserKnownHostsFiles[0], name, port, key, cfg.HashKnownHosts); err != nil {
