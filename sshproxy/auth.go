@@ -14,6 +14,8 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/rssh/rssh/config"
+
+	"github.com/rssh/rssh/internal/crash"
 )
 
 // maxKeyFileBytes bounds what rssh reads from an identity file; real keys
@@ -70,7 +72,7 @@ func (cl *Client) authMethods(cfg *config.Config) ([]ssh.AuthMethod, func(), err
 	if cfg.PubkeyAuthentication && len(ids) > 0 {
 		signers := make([]ssh.Signer, len(ids))
 		for i, id := range ids {
-			signers[i] = id.signer
+			signers[i] = guardSigner(id.signer)
 			cl.Log.Debug("will offer public key", "key", fingerprint(id.signer.PublicKey()), "from", id.source)
 		}
 		methods = append(methods, ssh.PublicKeys(signers...))
@@ -81,6 +83,8 @@ func (cl *Client) authMethods(cfg *config.Config) ([]ssh.AuthMethod, func(), err
 		if cfg.KbdInteractiveAuthentication {
 			methods = append(methods, ssh.RetryableAuthMethod(ssh.KeyboardInteractive(
 				func(name, instruction string, questions []string, echos []bool) ([]string, error) {
+					defer crash.Recover()
+					enter(cbKeyboard)
 					answers := make([]string, len(questions))
 					for i, q := range questions {
 						var err error
@@ -98,6 +102,8 @@ func (cl *Client) authMethods(cfg *config.Config) ([]ssh.AuthMethod, func(), err
 		}
 		if cfg.PasswordAuthentication {
 			methods = append(methods, ssh.RetryableAuthMethod(ssh.PasswordCallback(func() (string, error) {
+				defer crash.Recover()
+				enter(cbPassword)
 				return cl.Prompt.Secret(fmt.Sprintf("%s@%s's password: ", user, host))
 			}), tries))
 		}

@@ -27,6 +27,9 @@ import (
 )
 
 func main() {
+	// A panic on this goroutine, as on every other rssh starts, ends with
+	// one "rssh: internal error" line, the stack in a file, and exit 255.
+	defer crash.Recover()
 	os.Exit(run(os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr}, os.Getenv))
 }
 
