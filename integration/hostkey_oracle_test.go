@@ -61,3 +61,44 @@ func TestKnownHostsEdgesMatchSSH(t *testing.T) {
 		})
 	}
 }
+
+// A -i file that is not there is a warning and the next identity (the
+// config's, the agent's) is tried, as ssh does; a missing IdentityFile in
+// the config is skipped quietly by both.
+func TestMissingIdentityFileMatchesSSH(t *testing.T) {
+	w := newWorld(t, "", "")
+	agent := testenv.StartAgent(t)
+	agent.Add(t, w.key)
+	missing := filepath.Join(w.dir, "absent", "id_x")
+	warning := "Warning: Identity file " + missing + " not accessible: No such file or directory.\n"
+	noCfgKey := w.writeFile("ssh_config_nokey", hostBlock("target", w.sshd, w.user, filepath.Join(w.dir, "absent", "id_cfg"), w.knownHosts, ""))
+	cases := []struct {
+		name   string
+		config string
+		agent  bool
+		args   []string
+		stderr string
+	}{
+		{"-i missing, config key next", w.config, false, []string{"-i", missing}, warning},
+		{"-i missing, agent next", noCfgKey, true, []string{"-o", "IdentitiesOnly=no", "-i", missing}, warning},
+		{"IdentityFile missing, agent next", noCfgKey, true, []string{"-o", "IdentitiesOnly=no"}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env := w.env
+			if c.agent {
+				w.env = append(append([]string{}, env...), "SSH_AUTH_SOCK="+agent.Sock)
+			}
+			defer func() { w.env = env }()
+			args := append(append([]string{"-F", c.config}, c.args...), "target", "echo ok")
+			want := w.run(nil, w.sshBin(), args...)
+			got := w.run(nil, rsshBin, args...)
+			if want.code != 0 || want.stdout != "ok\n" || want.stderr != c.stderr {
+				t.Fatalf("the oracle changed: ssh %s", want)
+			}
+			if got.code != want.code || got.stdout != want.stdout || got.stderr != want.stderr {
+				t.Errorf("rssh differs from ssh\nrssh: %s\nssh:  %s", got, want)
+			}
+		})
+	}
+}
