@@ -75,6 +75,10 @@ func classifyHandshakeError(err error, cfg *config.Config) error {
 	if errors.As(err, &hk) {
 		return hk
 	}
+	var kc *KnownHostsCommandError
+	if errors.As(err, &kc) {
+		return kc
+	}
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "unable to authenticate"):

@@ -54,26 +54,35 @@ func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []stri
 		cl.Log.Debug("known_hosts line skipped", "where", s)
 	}
 	name, port := hostKeyName(cfg)
-	// Offer only what x/crypto can verify, in the configured (ssh -G) order,
-	// then let known_hosts move the host's known key types to the front.
-	supported := ssh.SupportedAlgorithms().HostKeys
-	var algos []string
-	for _, a := range cfg.HostKeyAlgorithms {
-		if slices.Contains(supported, a) {
-			algos = append(algos, a)
-		}
+	// Offer exactly the configured (ssh -G) list, in its order, less what
+	// x/crypto cannot verify (sk- host keys); ssh-rsa and ssh-dss only when
+	// listed, as OpenSSH's default list leaves them out too.
+	// (A Config made by hand, with no list, gets x/crypto's.)
+	algos := ssh.SupportedAlgorithms().HostKeys
+	if len(cfg.HostKeyAlgorithms) > 0 {
+		algos = known(cfg.HostKeyAlgorithms, algos, ssh.InsecureAlgorithms().HostKeys)
 	}
 	if len(algos) == 0 {
-		algos = supported
+		return nil, nil, fmt.Errorf("HostKeyAlgorithms %s: rssh supports none of these", strings.Join(cfg.HostKeyAlgorithms, ","))
 	}
-	// As OpenSSH, an explicit HostKeyAlgorithms is taken as the user's order.
-	if !cfg.IsSet("hostkeyalgorithms") {
-		if known := db.HostKeyAlgorithms(name, port, algos); len(known) > 0 {
+	// Then, as OpenSSH's order_hostkeyalgs, known_hosts (and
+	// KnownHostsCommand, invoked as ORDER) moves the host's known key types
+	// to the front, unless HostKeyAlgorithms is a list of the user's own.
+	if cfg.OrderHostKeyAlgorithms {
+		odb, err := cl.knownHostsCommand(db, cfg, "ORDER", displayName(name, port), nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		if known := odb.HostKeyAlgorithms(name, port, algos); len(known) > 0 {
 			algos = known
 		}
 	}
 	cb := func(_ string, _ net.Addr, key ssh.PublicKey) error {
 		shown := displayName(name, port)
+		db, err := cl.knownHostsCommand(db, cfg, "HOSTNAME", shown, key)
+		if err != nil {
+			return err
+		}
 		res := db.Check(name, port, key)
 		switch res.Status {
 		case hostkeys.Known:
@@ -99,7 +108,7 @@ func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []stri
 			}
 			// The offending line's file, which may be a global one (or a
 			// KnownHostsCommand's output, which no ssh-keygen -R can edit).
-			if res.Found != nil && res.Found.File != "" && !strings.HasPrefix(res.Found.File, "(") {
+			if res.Found != nil && !strings.HasPrefix(res.Found.File, "KnownHostsCommand-") {
 				e.Hint = fmt.Sprintf("if the change is expected, remove the old key with: ssh-keygen -R '%s' -f %s", shown, res.Found.File)
 			}
 			return e
