@@ -89,18 +89,18 @@ type Config struct {
 	ProxyJump    string // "" when none; as ssh -G prints it, for ParseProxyJump
 	ProxyCommand string // "" when none; tokens are expanded at use by ExpandProxyCommand
 
-	StrictHostKeyChecking        string   // "yes", "no", "accept-new" or "ask"
-	UserKnownHostsFiles          []string // expanded
-	GlobalKnownHostsFiles        []string // expanded
-	HostKeyAlias                 string
-	HostKeyAlgorithms            []string
+	StrictHostKeyChecking string   // "yes", "no", "accept-new" or "ask"
+	UserKnownHostsFiles   []string // expanded
+	GlobalKnownHostsFiles []string // expanded
+	HostKeyAlias          string
+	HostKeyAlgorithms     []string
 	// OrderHostKeyAlgorithms is OpenSSH's rule for putting the algorithms
 	// of the host's known keys first: HostKeyAlgorithms unset, or changed
 	// with a leading + or -. A list of its own (or ^) is the user's order.
 	OrderHostKeyAlgorithms bool
 	// KnownHostsCommand is the command as written ("" for none); its
 	// arguments take ExpandKnownHostsCommandArg's tokens at use.
-	KnownHostsCommand string
+	KnownHostsCommand            string
 	KexAlgorithms                []string
 	Ciphers                      []string
 	MACs                         []string
