@@ -89,18 +89,11 @@ type Config struct {
 	ProxyJump    string // "" when none; as ssh -G prints it, for ParseProxyJump
 	ProxyCommand string // "" when none; tokens are expanded at use by ExpandProxyCommand
 
-	StrictHostKeyChecking string   // "yes", "no", "accept-new" or "ask"
-	UserKnownHostsFiles   []string // expanded
-	GlobalKnownHostsFiles []string // expanded
-	HostKeyAlias          string
-	HostKeyAlgorithms     []string
-	// OrderHostKeyAlgorithms is OpenSSH's rule for putting the algorithms
-	// of the host's known keys first: HostKeyAlgorithms unset, or changed
-	// with a leading + or -. A list of its own (or ^) is the user's order.
-	OrderHostKeyAlgorithms bool
-	// KnownHostsCommand is the command as written ("" for none); its
-	// arguments take ExpandKnownHostsCommandArg's tokens at use.
-	KnownHostsCommand            string
+	StrictHostKeyChecking        string   // "yes", "no", "accept-new" or "ask"
+	UserKnownHostsFiles          []string // expanded
+	GlobalKnownHostsFiles        []string // expanded
+	HostKeyAlias                 string
+	HostKeyAlgorithms            []string
 	KexAlgorithms                []string
 	Ciphers                      []string
 	MACs                         []string
@@ -109,6 +102,14 @@ type Config struct {
 	PasswordAuthentication       bool
 	KbdInteractiveAuthentication bool
 	NumberOfPasswordPrompts      int
+
+	// OrderHostKeyAlgorithms is OpenSSH's rule for putting the algorithms
+	// of the host's known keys first: HostKeyAlgorithms unset, or changed
+	// with a leading + or -. A list of its own (or ^) is the user's order.
+	OrderHostKeyAlgorithms bool
+	// KnownHostsCommand is the command as written ("" for none); its
+	// arguments take ExpandKnownHostsCommandArg's tokens at use.
+	KnownHostsCommand string
 
 	ConnectTimeout     time.Duration // 0 means none
 	ConnectionAttempts int
