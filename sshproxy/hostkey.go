@@ -69,7 +69,8 @@ func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []stri
 	// KnownHostsCommand, invoked as ORDER) moves the host's known key types
 	// to the front, unless HostKeyAlgorithms is a list of the user's own.
 	if cfg.OrderHostKeyAlgorithms {
-		odb, err := cl.knownHostsCommand(db, cfg, "ORDER", displayName(name, port), nil)
+		// %H is the name without the port here, as in order_hostkeyalgs.
+		odb, err := cl.knownHostsCommand(db, cfg, "ORDER", name, nil)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"golang.org/x/crypto/ssh"
 
@@ -64,11 +65,11 @@ func (cl *Client) knownHostsCommand(db *hostkeys.DB, cfg *config.Config, invocat
 	}
 	command := strings.Join(av, " ")
 	if !filepath.IsAbs(av[0]) {
-		cl.warn(fmt.Sprintf("%s program is not an absolute path", tag))
+		cl.warn(fmt.Sprintf("%s path is not absolute", tag))
 		return db, nil
 	}
 	if _, err := os.Stat(av[0]); err != nil {
-		cl.warn(fmt.Sprintf("%s: Could not stat %s: %v", tag, av[0], unwrapOp(err)))
+		cl.warn(fmt.Sprintf("Could not stat %s %q: %v", tag, av[0], strerrorOf(err)))
 		return db, nil
 	}
 	cl.Log.Debug("executing "+tag, "command", command)
@@ -94,13 +95,29 @@ func (cl *Client) knownHostsCommand(db *hostkeys.DB, cfg *config.Config, invocat
 	var ee *exec.ExitError
 	switch {
 	case errors.As(werr, &ee) && ee.Exited():
-		return nil, &KnownHostsCommandError{Msg: fmt.Sprintf("KnownHostsCommand failed: %s %s exited with status %d", tag, command, ee.ExitCode())}
+		return nil, &KnownHostsCommandError{Msg: fmt.Sprintf("KnownHostsCommand failed: %s %s failed, status %d", tag, command, ee.ExitCode())}
+	case errors.As(werr, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return nil, &KnownHostsCommandError{Msg: fmt.Sprintf("KnownHostsCommand failed: %s %s exited on signal %d", tag, command, ws.Signal())}
+		}
+		return nil, &KnownHostsCommandError{Msg: fmt.Sprintf("KnownHostsCommand failed: %s %s: %v", tag, command, werr)}
 	case werr != nil:
 		return nil, &KnownHostsCommandError{Msg: fmt.Sprintf("KnownHostsCommand failed: %s %s: %v", tag, command, werr)}
 	case rerr != nil:
 		return nil, &KnownHostsCommandError{Msg: fmt.Sprintf("KnownHostsCommand failed: reading its output: %v", rerr)}
 	}
 	return db.WithLines(tag, out.Bytes()), nil
+}
+
+// strerrorOf is an error's errno in C's words ("No such file or
+// directory"), or the error as Go says it.
+func strerrorOf(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		s := errno.Error()
+		return strings.ToUpper(s[:1]) + s[1:]
+	}
+	return err.Error()
 }
 
 func (cl *Client) warn(msg string) {
