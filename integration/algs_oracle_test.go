@@ -71,7 +71,7 @@ func TestHostKeyAlgorithmsMatchSSH(t *testing.T) {
 		{"-ssh-ed25519-cert-v01@openssh.com", false},
 		{"-ssh-ed25519", true},
 		{"ssh-ed25519,ecdsa-sha2-nistp256", false}, // the user's order: Ed25519, unknown
-		{"^ssh-ed25519", false},                   // 9.2 does not reorder after ^
+		{"^ssh-ed25519", false},                    // 9.2 does not reorder after ^
 		{"ecdsa-sha2-nistp256,ssh-ed25519", true},
 		{"ecdsa-sha2-nistp384", false}, // no such host key
 	} {
