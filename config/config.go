@@ -103,6 +103,14 @@ type Config struct {
 	KbdInteractiveAuthentication bool
 	NumberOfPasswordPrompts      int
 
+	// OrderHostKeyAlgorithms is OpenSSH's rule for putting the algorithms
+	// of the host's known keys first: HostKeyAlgorithms unset, or changed
+	// with a leading + or -. A list of its own (or ^) is the user's order.
+	OrderHostKeyAlgorithms bool
+	// KnownHostsCommand is the command as written ("" for none); its
+	// arguments take ExpandKnownHostsCommandArg's tokens at use.
+	KnownHostsCommand string
+
 	ConnectTimeout     time.Duration // 0 means none
 	ConnectionAttempts int
 	BatchMode          bool
@@ -148,6 +156,7 @@ type Config struct {
 	LogLevel string // QUIET FATAL ERROR INFO VERBOSE DEBUG1 DEBUG2 DEBUG3
 
 	keyAlias string          // %k: HostKeyAlias or Host
+	toks     tokens          // the client %-tokens, for commands expanded at use
 	set      map[string]bool // algorithm keywords the user set
 	dump     dumpState       // what -G prints where it differs from the above
 }

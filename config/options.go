@@ -58,6 +58,7 @@ type options struct {
 	hostname, hostKeyAlias, proxyCommand, user, bindAddress *sval
 	identityAgent, remoteCommand, ignoredUnknown            *sval
 	tokenTransport                                          *sval // rssh: RsshTokenTransport
+	knownHostsCommand                                       *sval
 
 	jumpUser, jumpHost, jumpExtra *string
 	jumpPort                      int

@@ -538,6 +538,9 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		}
 		setStr(p, strings.TrimLeft(str, whitespace+"="))
 		consume()
+	case "knownhostscommand":
+		setStr(&o.knownHostsCommand, strings.TrimLeft(str, whitespace+"="))
+		consume()
 	case "proxyjump":
 		arg, _ := next()
 		if arg == "" {

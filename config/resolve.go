@@ -318,6 +318,10 @@ func (r *resolver) finish(host string) (*Config, error) {
 		"hostkeyalgorithms":        o.hostKeyAlgs != nil,
 		"pubkeyacceptedalgorithms": o.pubkeyAlgs != nil,
 	}
+	c.OrderHostKeyAlgorithms = o.hostKeyAlgs == nil || strings.HasPrefix(o.hostKeyAlgs.v, "+") || strings.HasPrefix(o.hostKeyAlgs.v, "-")
+	if o.knownHostsCommand != nil && !strings.EqualFold(o.knownHostsCommand.v, "none") {
+		c.KnownHostsCommand = o.knownHostsCommand.v
+	}
 	if err := fillDefaults(o); err != nil {
 		return nil, err
 	}
@@ -368,6 +372,7 @@ func (r *resolver) finish(host string) (*Config, error) {
 		'r': userName,
 		'u': r.localUser,
 	}
+	c.toks = toks
 	pathExpand := func(s string, pos Pos, what string) (string, error) {
 		t, err := tildeExpand(s, r.home)
 		if err != nil {
@@ -821,4 +826,18 @@ func (c *Config) ExpandProxyCommand() string {
 		return "" // Resolve has already rejected bad tokens
 	}
 	return v
+}
+
+// ExpandKnownHostsCommandArg expands one argument of KnownHostsCommand as
+// OpenSSH's load_hostkeys_command does: the client tokens (%C %L %i %k %l
+// %n %p %d %h %r %u), ${VAR}, and extra, which holds %H, %I, %t, %f and %K.
+func (c *Config) ExpandKnownHostsCommandArg(arg string, extra map[byte]string) (string, error) {
+	toks := tokens{}
+	for k, v := range c.toks {
+		toks[k] = v
+	}
+	for k, v := range extra {
+		toks[k] = v
+	}
+	return percentExpand(arg, toks, true)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,6 +88,15 @@ func Load(files ...string) (*DB, error) {
 }
 
 var errTooLarge = fmt.Errorf("larger than %d bytes", maxFileSize)
+
+// WithLines returns a DB holding db's lines and then the valid known_hosts
+// lines of data, recorded as coming from source: the output of OpenSSH's
+// KnownHostsCommand, which is read after the files. db is not changed.
+func (db *DB) WithLines(source string, data []byte) *DB {
+	out := &DB{entries: slices.Clone(db.entries), skipped: slices.Clone(db.skipped), now: db.now}
+	out.parse(source, data)
+	return out
+}
 
 func readBounded(name string) ([]byte, error) {
 	f, err := os.Open(name)

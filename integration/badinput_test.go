@@ -22,7 +22,6 @@ func TestBadInputOneClearLine(t *testing.T) {
 		{"unknown option", []string{"-Z", "target", "true"}, []string{"unknown option", "Z"}},
 		{"bad port in config", []string{"-F", badPort, "target", "true"}, []string{badPort + ":3", "70000"}},
 		{"unsupported construct", []string{"-F", unsupported, "target", "true"}, []string{unsupported + ":3"}},
-		{"missing identity file", []string{"-i", "/nonexistent/id_x", "target", "true"}, []string{"/nonexistent/id_x"}},
 		{"dead port", []string{"-p", strconv.Itoa(dead), "target", "true"}, []string{"127.0.0.1", strconv.Itoa(dead), "refused"}},
 		{"unparseable -L", []string{"-L", "8080:nohostport", "target", "true"}, []string{"bad local forwarding specification", "'8080:nohostport'"}},
 		{"unparseable -R", []string{"-R", "x:y:z", "target", "true"}, []string{"bad remote forwarding specification", "'x:y:z'"}},

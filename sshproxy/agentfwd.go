@@ -58,6 +58,7 @@ func (c *Conn) ServeAgent(socket string) {
 }
 
 func (c *Conn) serveAgentChannel(nc ssh.NewChannel, socket string) {
+	enter(cbAgentChannel)
 	if socket == "" {
 		nc.Reject(ssh.ConnectionFailed, "no local agent")
 		return

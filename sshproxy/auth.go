@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -14,6 +15,8 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/rssh/rssh/config"
+
+	"github.com/rssh/rssh/internal/crash"
 )
 
 // maxKeyFileBytes bounds what rssh reads from an identity file; real keys
@@ -67,12 +70,18 @@ func (cl *Client) authMethods(cfg *config.Config) ([]ssh.AuthMethod, func(), err
 		return nil, nil, err
 	}
 	var methods []ssh.AuthMethod
-	if cfg.PubkeyAuthentication && len(ids) > 0 {
-		signers := make([]ssh.Signer, len(ids))
-		for i, id := range ids {
-			signers[i] = id.signer
-			cl.Log.Debug("will offer public key", "key", fingerprint(id.signer.PublicKey()), "from", id.source)
+	var signers []ssh.Signer
+	for _, id := range ids {
+		s := acceptedSigner(guardSigner(id.signer), cfg.PubkeyAcceptedAlgorithms)
+		if s == nil {
+			cl.Log.Debug(fmt.Sprintf("Skipping %s key %s - corresponding algo not in PubkeyAcceptedAlgorithms",
+				id.signer.PublicKey().Type(), id.source))
+			continue
 		}
+		signers = append(signers, s)
+		cl.Log.Debug("will offer public key", "key", fingerprint(id.signer.PublicKey()), "from", id.source)
+	}
+	if cfg.PubkeyAuthentication && len(signers) > 0 {
 		methods = append(methods, ssh.PublicKeys(signers...))
 	}
 	if !cfg.BatchMode && cl.Prompt != nil {
@@ -81,6 +90,8 @@ func (cl *Client) authMethods(cfg *config.Config) ([]ssh.AuthMethod, func(), err
 		if cfg.KbdInteractiveAuthentication {
 			methods = append(methods, ssh.RetryableAuthMethod(ssh.KeyboardInteractive(
 				func(name, instruction string, questions []string, echos []bool) ([]string, error) {
+					defer crash.Recover()
+					enter(cbKeyboard)
 					answers := make([]string, len(questions))
 					for i, q := range questions {
 						var err error
@@ -98,6 +109,8 @@ func (cl *Client) authMethods(cfg *config.Config) ([]ssh.AuthMethod, func(), err
 		}
 		if cfg.PasswordAuthentication {
 			methods = append(methods, ssh.RetryableAuthMethod(ssh.PasswordCallback(func() (string, error) {
+				defer crash.Recover()
+				enter(cbPassword)
 				return cl.Prompt.Secret(fmt.Sprintf("%s@%s's password: ", user, host))
 			}), tries))
 		}
@@ -341,4 +354,53 @@ func (s *lazySigner) SignWithAlgorithm(rand io.Reader, data []byte, algorithm st
 		return as.SignWithAlgorithm(rand, data, algorithm)
 	}
 	return signer.Sign(rand, data)
+}
+
+// rsaSigAlgs maps the RSA entries of PubkeyAcceptedAlgorithms, plain and
+// certificate, to the signature algorithm each stands for.
+var rsaSigAlgs = map[string]string{
+	ssh.KeyAlgoRSASHA512: ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256: ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA: ssh.KeyAlgoRSA,
+	ssh.CertAlgoRSASHA512v01: ssh.KeyAlgoRSASHA512, ssh.CertAlgoRSASHA256v01: ssh.KeyAlgoRSASHA256, ssh.CertAlgoRSAv01: ssh.KeyAlgoRSA,
+}
+
+// acceptedSigner applies PubkeyAcceptedAlgorithms (the resolved list) to
+// one identity as OpenSSH does: nil when the key's type is not in it
+// (key_type_allowed_by_config; an RSA key is allowed by any of ssh-rsa,
+// rsa-sha2-512 and rsa-sha2-256, a certificate by its -cert- forms), and an
+// RSA key signs only with the listed algorithms, in the list's order, the
+// first the server accepts winning (key_sig_algorithm) — rsa-sha2-512
+// before rsa-sha2-256 by default, where x/crypto alone prefers 256.
+func acceptedSigner(s ssh.Signer, accepted []string) ssh.Signer {
+	if len(accepted) == 0 {
+		return s // a Config made by hand: x/crypto's choice
+	}
+	t := s.PublicKey().Type()
+	isRSA := t == ssh.KeyAlgoRSA || t == ssh.CertAlgoRSAv01
+	if !isRSA {
+		if slices.Contains(accepted, t) {
+			return s
+		}
+		return nil
+	}
+	cert := t == ssh.CertAlgoRSAv01
+	var algs []string
+	for _, a := range accepted {
+		sig, ok := rsaSigAlgs[a]
+		if !ok || strings.Contains(a, "-cert-") != cert || slices.Contains(algs, sig) {
+			continue
+		}
+		algs = append(algs, sig)
+	}
+	if len(algs) == 0 {
+		return nil
+	}
+	as, ok := s.(ssh.AlgorithmSigner)
+	if !ok {
+		return s // signs with ssh-rsa only, which x/crypto checks itself
+	}
+	ms, err := ssh.NewSignerWithAlgorithms(as, algs)
+	if err != nil {
+		return nil
+	}
+	return ms
 }

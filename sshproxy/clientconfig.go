@@ -31,15 +31,15 @@ func (cl *Client) clientConfig(cfg *config.Config) (*ssh.ClientConfig, func(), e
 	cc := &ssh.ClientConfig{
 		User:              cfg.User,
 		Auth:              methods,
-		HostKeyCallback:   cb,
+		HostKeyCallback:   guardHostKey(cb),
 		HostKeyAlgorithms: hostAlgos,
 		ClientVersion:     Version,
-		BannerCallback: func(msg string) error {
+		BannerCallback: guardBanner(func(msg string) error {
 			if cfg.LogLevel != "QUIET" {
 				fmt.Fprint(cl.Stderr, msg)
 			}
 			return nil
-		},
+		}),
 	}
 	all := ssh.SupportedAlgorithms()
 	insecure := ssh.InsecureAlgorithms()
@@ -74,6 +74,10 @@ func classifyHandshakeError(err error, cfg *config.Config) error {
 	var hk *HostKeyError
 	if errors.As(err, &hk) {
 		return hk
+	}
+	var kc *KnownHostsCommandError
+	if errors.As(err, &kc) {
+		return kc
 	}
 	msg := err.Error()
 	switch {

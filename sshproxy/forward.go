@@ -307,6 +307,7 @@ func (f *Forwarding) startRemote(spec string) error {
 				return // closed, or the connection ended
 			}
 			crash.Go(func() {
+				enter(cbForwardChannel)
 				ch := c.track(ctype, originator(remote))
 				defer ch.close()
 				if fwd.Dynamic() {

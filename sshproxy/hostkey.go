@@ -54,26 +54,36 @@ func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []stri
 		cl.Log.Debug("known_hosts line skipped", "where", s)
 	}
 	name, port := hostKeyName(cfg)
-	// Offer only what x/crypto can verify, in the configured (ssh -G) order,
-	// then let known_hosts move the host's known key types to the front.
-	supported := ssh.SupportedAlgorithms().HostKeys
-	var algos []string
-	for _, a := range cfg.HostKeyAlgorithms {
-		if slices.Contains(supported, a) {
-			algos = append(algos, a)
-		}
+	// Offer exactly the configured (ssh -G) list, in its order, less what
+	// x/crypto cannot verify (sk- host keys); ssh-rsa and ssh-dss only when
+	// listed, as OpenSSH's default list leaves them out too.
+	// (A Config made by hand, with no list, gets x/crypto's.)
+	algos := ssh.SupportedAlgorithms().HostKeys
+	if len(cfg.HostKeyAlgorithms) > 0 {
+		algos = known(cfg.HostKeyAlgorithms, algos, ssh.InsecureAlgorithms().HostKeys)
 	}
 	if len(algos) == 0 {
-		algos = supported
+		return nil, nil, fmt.Errorf("HostKeyAlgorithms %s: rssh supports none of these", strings.Join(cfg.HostKeyAlgorithms, ","))
 	}
-	// As OpenSSH, an explicit HostKeyAlgorithms is taken as the user's order.
-	if !cfg.IsSet("hostkeyalgorithms") {
-		if known := db.HostKeyAlgorithms(name, port, algos); len(known) > 0 {
+	// Then, as OpenSSH's order_hostkeyalgs, known_hosts (and
+	// KnownHostsCommand, invoked as ORDER) moves the host's known key types
+	// to the front, unless HostKeyAlgorithms is a list of the user's own.
+	if cfg.OrderHostKeyAlgorithms {
+		// %H is the name without the port here, as in order_hostkeyalgs.
+		odb, err := cl.knownHostsCommand(db, cfg, "ORDER", name, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		if known := odb.HostKeyAlgorithms(name, port, algos); len(known) > 0 {
 			algos = known
 		}
 	}
 	cb := func(_ string, _ net.Addr, key ssh.PublicKey) error {
 		shown := displayName(name, port)
+		db, err := cl.knownHostsCommand(db, cfg, "HOSTNAME", shown, key)
+		if err != nil {
+			return err
+		}
 		res := db.Check(name, port, key)
 		switch res.Status {
 		case hostkeys.Known:
@@ -93,17 +103,27 @@ func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []stri
 			for _, m := range res.Want {
 				where = append(where, m.String())
 			}
-			file := cfg.UserKnownHostsFiles[0]
-			if len(res.Want) > 0 {
-				file = res.Want[0].File
-			}
-			return &HostKeyError{
+			e := &HostKeyError{
 				Msg: fmt.Sprintf("WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for %s: it offered %s %s, known_hosts has %s; someone could be eavesdropping (a man-in-the-middle attack), or the host key was replaced: refusing to connect",
 					shown, keyTypeName(key), fingerprint(key), strings.Join(where, ", ")),
-				Hint: fmt.Sprintf("if the change is expected, remove the old key with: ssh-keygen -R '%s' -f %s", shown, file),
+			}
+			// The offending line's file, which may be a global one (or a
+			// KnownHostsCommand's output, which no ssh-keygen -R can edit).
+			if res.Found != nil && !strings.HasPrefix(res.Found.File, "KnownHostsCommand-") {
+				e.Hint = fmt.Sprintf("if the change is expected, remove the old key with: ssh-keygen -R '%s' -f %s", shown, res.Found.File)
+			}
+			return e
+		}
+		// Unknown host. With no user known_hosts file (UserKnownHostsFile
+		// none) OpenSSH can record nothing and so accepts nothing new,
+		// whatever StrictHostKeyChecking says (sshconnect.c: readonly).
+		if len(cfg.UserKnownHostsFiles) == 0 {
+			return &HostKeyError{
+				Msg: fmt.Sprintf("no %s host key is known for %s and UserKnownHostsFile is none: host key verification failed",
+					keyTypeName(key), shown),
+				Hint: fmt.Sprintf("check the key's fingerprint %s out of band, then add it to a known_hosts file rssh reads", fingerprint(key)),
 			}
 		}
-		// Unknown host.
 		mode := cfg.StrictHostKeyChecking
 		if mode == "ask" {
 			if cfg.BatchMode || cl.Prompt == nil {
@@ -133,7 +153,7 @@ func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []stri
 			}
 		}
 		// accept-new and no both record the key, as OpenSSH does.
-		if len(cfg.UserKnownHostsFiles) == 0 || cfg.UserKnownHostsFiles[0] == "/dev/null" {
+		if cfg.UserKnownHostsFiles[0] == "/dev/null" {
 			return nil
 		}
 		if err := hostkeys.Append(cfg.UserKnownHostsFiles[0], name, port, key, cfg.HashKnownHosts); err != nil {

@@ -4,8 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/rssh/rssh/config"
 )
@@ -37,6 +41,9 @@ type invocation struct {
 	env         string // --env: an environment name, "none", or "" when not given
 	requireEnv  bool   // --require-env
 	query       string // -Q
+	// warnings are printed before anything else runs, as ssh prints them
+	// while reading its arguments (a -i file that is not there).
+	warnings []string
 }
 
 // usageError is a command-line mistake: rssh prints it with the usage line.
@@ -162,6 +169,13 @@ func parseArgs(args []string) (*invocation, error) {
 				case 'g':
 					setDirect("GatewayPorts", "yes")
 				case 'i':
+					// As ssh: a -i file that cannot be stat'ed is a warning
+					// and is not used; the other identities, the defaults and
+					// the agent are still tried.
+					if err := statIdentity(val); err != nil {
+						inv.warnings = append(inv.warnings, fmt.Sprintf("Warning: Identity file %s not accessible: %s.", expandTilde(val), err))
+						break
+					}
 					ordered = append(ordered, "IdentityFile "+quote(val))
 				case 'J':
 					if jumpSeen {
@@ -399,4 +413,41 @@ func quote(v string) string {
 		return v
 	}
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
+}
+
+// statIdentity is ssh's stat(2) of a -i path after tilde expansion: nil, or
+// the reason as strerror words it ("No such file or directory").
+func statIdentity(path string) error {
+	_, err := os.Stat(expandTilde(path))
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return strerror(errno)
+	}
+	return err
+}
+
+// strerror is errno's C wording: Go's text with the first letter capitalised.
+func strerror(e syscall.Errno) error {
+	s := e.Error()
+	if s != "" {
+		s = strings.ToUpper(s[:1]) + s[1:]
+	}
+	return errors.New(s)
+}
+
+// expandTilde is OpenSSH's tilde_expand_filename for ~ and ~/: the local
+// user's home directory (from the password database, as ssh uses); ~user
+// forms are left for the config's own expansion.
+func expandTilde(path string) string {
+	if path != "~" && !strings.HasPrefix(path, "~/") {
+		return path
+	}
+	home := ""
+	if u, err := user.Current(); err == nil {
+		home = u.HomeDir
+	}
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	return filepath.Join(home, path[1:])
 }

@@ -2,12 +2,18 @@ package main
 
 import (
 	"github.com/rssh/rssh/sshproxy"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 )
 
 func TestParseArgs(t *testing.T) {
+	key := filepath.Join(t.TempDir(), "k 1")
+	if err := os.WriteFile(key, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		args    []string
 		host    string
@@ -28,8 +34,13 @@ func TestParseArgs(t *testing.T) {
 		// Options after the destination are still options; the first word after is the command.
 		{args: []string{"host", "-v", "cmd", "-v"}, host: "host",
 			options: []string{"LogLevel DEBUG1"}, command: []string{"cmd", "-v"}},
-		{args: []string{"-i", "/k 1", "-J", "a@b:2,c", "-T", "-N", "host"}, host: "host",
-			options: []string{"SessionType none", "RequestTTY no", `IdentityFile "/k 1"`, "ProxyJump a@b:2,c"}},
+		{args: []string{"-i", key, "-J", "a@b:2,c", "-T", "-N", "host"}, host: "host",
+			options: []string{"SessionType none", "RequestTTY no", `IdentityFile "` + key + `"`, "ProxyJump a@b:2,c"}},
+		// As ssh: a -i file that is not there is a warning, not an option.
+		{args: []string{"-i", "/nonexistent/k", "host"}, host: "host",
+			check: func(i *invocation) bool {
+				return slices.Equal(i.warnings, []string{"Warning: Identity file /nonexistent/k not accessible: No such file or directory."})
+			}},
 		{args: []string{"-L", "8080:localhost:80", "-R", "[::1]:9:h:7", "-D", "1080", "host"}, host: "host",
 			options: []string{"LocalForward 8080 localhost:80", "RemoteForward [::1]:9 h:7", "DynamicForward 1080"}},
 		{args: []string{"-G", "-F", "/dev/null", "host"}, host: "host",
