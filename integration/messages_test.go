@@ -90,3 +90,21 @@ func TestSignalWhileConnectingAsSSH(t *testing.T) {
 		}
 	}
 }
+
+// An unknown host with BatchMode and the default StrictHostKeyChecking ask:
+// ssh cannot ask, so it says only that verification failed; rssh says the
+// same (not "strict checking is requested", which nobody asked for), with
+// the fingerprint in its hint.
+func TestUnknownHostInBatchModeAsSSH(t *testing.T) {
+	w := newWorld(t, "", "")
+	os.WriteFile(w.knownHosts, nil, 0o600)
+	args := []string{"-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=ask", "target", "true"}
+	s, r := w.ssh(nil, args...), w.rssh(nil, args...)
+	if s.code != 255 || !strings.Contains(s.stderr, "Host key verification failed.") {
+		t.Fatalf("ssh: %s", s)
+	}
+	first, _, _ := strings.Cut(r.stderr, "\n")
+	if r.code != 255 || first != "rssh: host key verification failed" || !strings.Contains(r.stderr, "rssh: hint: ") {
+		t.Errorf("rssh: %s", r)
+	}
+}

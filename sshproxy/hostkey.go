@@ -127,7 +127,13 @@ func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []stri
 		mode := cfg.StrictHostKeyChecking
 		if mode == "ask" {
 			if cfg.BatchMode || cl.Prompt == nil {
-				mode = "yes"
+				// ssh cannot ask: its confirm() fails quietly and it says only
+				// that verification failed (strict checking was not asked for).
+				return &HostKeyError{
+					Msg: "host key verification failed",
+					Hint: fmt.Sprintf("%s offered %s key %s, which no known_hosts file has: check it out of band, then add it to %s, or connect once with -o StrictHostKeyChecking=accept-new",
+						shown, keyTypeName(key), fingerprint(key), cfg.UserKnownHostsFiles[0]),
+				}
 			} else {
 				answer, err := cl.Prompt.Confirm(fmt.Sprintf(
 					"The authenticity of host '%s' can't be established.\n%s key fingerprint is %s.\nAre you sure you want to continue connecting (yes/no/[fingerprint])? ",
