@@ -128,19 +128,33 @@ func TestAcceptSurvivesEMFILE(t *testing.T) {
 	}
 	held = nil
 
-	patient.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := agent.NewClient(patient).Sign(f.k1.PublicKey, []byte("waited")); err != nil {
-		t.Fatalf("the peer that waited in the backlog: %v", err)
+	// The bridge closes the held connections as it reads their EOFs, while
+	// it may already serve the patient peer: until then, dialling the
+	// upstream agent can still fail with EMFILE, and the peer gets a
+	// failure answer on a connection that stays up.
+	signs := func(c net.Conn, who string) {
+		t.Helper()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		ac := agent.NewClient(c)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			_, err := ac.Sign(f.k1.PublicKey, []byte(who))
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %v", who, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
+	signs(patient, "the peer that waited in the backlog")
 	fresh, err := net.Dial("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fresh.Close()
-	fresh.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := agent.NewClient(fresh).Sign(f.k1.PublicKey, []byte("new")); err != nil {
-		t.Fatalf("a new peer after the shortage: %v", err)
-	}
+	signs(fresh, "a new peer after the shortage")
 
 	// The shortage is over once accepting has gone shortageQuiet without a
 	// failure.
