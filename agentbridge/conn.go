@@ -38,7 +38,6 @@ type conn struct {
 	closed bool
 
 	// The rest belongs to the connection's own goroutine.
-	nw, upw         io.Writer     // write nc and up
 	nr, upr         *bufio.Reader // read nc and up
 	readBy, writeBy time.Time     // deadlines set on nc
 	upBy            time.Time     // deadline set on up
@@ -84,8 +83,7 @@ func (c *conn) serve() {
 		return
 	}
 	c.audit(slog.LevelDebug, "connect", "allowed", c.role())
-	rw := newRawIO(c.nc)
-	c.nr, c.nw = bufio.NewReaderSize(rw, ioBuffer), rw
+	c.nr = bufio.NewReaderSize(c.nc, ioBuffer)
 	for {
 		extendDeadline(c.nc.SetReadDeadline, &c.readBy, c.b.cfg.IdleTimeout)
 		msg, err := readMessage(c.nr, c.b.cfg.MaxMessage)
@@ -99,7 +97,7 @@ func (c *conn) serve() {
 			return
 		}
 		extendDeadline(c.nc.SetWriteDeadline, &c.writeBy, c.b.cfg.IdleTimeout)
-		if _, err := c.nw.Write(frame(reply)); err != nil {
+		if _, err := c.nc.Write(frame(reply)); err != nil {
 			c.logClose(err)
 			return
 		}
@@ -365,12 +363,9 @@ func (c *conn) roundTrip(msg []byte) ([]byte, error) {
 		return nil, err
 	}
 	extendDeadline(up.SetDeadline, &c.upBy, upstreamTimeout)
-	if _, err := c.upw.Write(frame(msg)); err != nil {
+	if _, err := up.Write(frame(msg)); err != nil {
 		c.dropUpstream()
 		return nil, err
-	}
-	if c.upr.Buffered() == 0 {
-		awaitReadable(up)
 	}
 	reply, err := readMessage(c.upr, c.b.cfg.MaxMessage)
 	if err != nil {
@@ -403,8 +398,7 @@ func (c *conn) upstream() (net.Conn, error) {
 		return nil, net.ErrClosed
 	}
 	c.up = up
-	rw := newRawIO(up)
-	c.upr, c.upw = bufio.NewReaderSize(rw, ioBuffer), rw
+	c.upr = bufio.NewReaderSize(up, ioBuffer)
 	c.upBy = time.Time{}
 	return up, nil
 }
@@ -437,7 +431,7 @@ func (c *conn) dropUpstream() {
 		c.up.Close()
 		c.up = nil
 	}
-	c.upr, c.upw = nil, nil
+	c.upr = nil
 	c.bind = nil
 }
 
