@@ -113,6 +113,12 @@ func (b *Bridge) serve(ctx context.Context, l *net.UnixListener) error {
 		wg.Wait()
 	}()
 
+	// A shortage (out of file descriptors: EMFILE, ENFILE) pauses accepting
+	// with a doubling, bounded backoff: accept(2) fails at once while the
+	// backlog holds a peer, so retrying at once would spin. Peers that
+	// arrive meanwhile wait in the listen backlog and are served after.
+	short := &shortage{log: b.log, listen: b.cfg.Listen}
+	defer short.stop()
 	var backoff time.Duration
 	for {
 		nc, err := l.AcceptUnix()
@@ -123,8 +129,8 @@ func (b *Bridge) serve(ctx context.Context, l *net.UnixListener) error {
 			if !temporary(err) {
 				return fmt.Errorf("accept on %s: %w", b.cfg.Listen, err)
 			}
+			short.failed(err)
 			backoff = min(max(2*backoff, 5*time.Millisecond), maxAcceptBackoff)
-			b.log.Warn("accept failed; retrying", "err", err, "backoff", backoff)
 			select {
 			case <-ctx.Done():
 				return nil
@@ -132,7 +138,9 @@ func (b *Bridge) serve(ctx context.Context, l *net.UnixListener) error {
 			}
 			continue
 		}
-		backoff = 0
+		if backoff > 0 && short.accepted() {
+			backoff = 0
+		}
 		c := &conn{b: b, id: b.seq.Add(1), nc: nc}
 		if b.active.Add(1) > int64(b.cfg.MaxConns) {
 			b.active.Add(-1)
@@ -150,6 +158,79 @@ func (b *Bridge) serve(ctx context.Context, l *net.UnixListener) error {
 			defer b.track(c, false)
 			c.serve()
 		}()
+	}
+}
+
+// shortageQuiet is how long accepting must go without a failure for a
+// shortage to be over. Near the limit, accepts fail and succeed in turn as
+// descriptors are freed and taken; that is one shortage, logged once.
+const shortageQuiet = 5 * time.Second
+
+// shortage logs a run of failed accepts twice: a warning when it starts,
+// and a line with its count and length once it is over.
+type shortage struct {
+	log    *slog.Logger
+	listen string
+
+	mu        sync.Mutex
+	failures  int
+	since     time.Time   // the first failure
+	recovered time.Time   // the first accept after the last failure
+	end       *time.Timer // pending "over" line; nil while failing
+	gen       uint64      // which end is pending
+}
+
+func (s *shortage) failed(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.end != nil {
+		s.end.Stop()
+		s.end = nil
+	}
+	if s.failures == 0 {
+		s.since = time.Now()
+		s.log.Warn("accept failed; pausing new connections until it passes", "listen", s.listen,
+			"err", err, "max_backoff", maxAcceptBackoff)
+	}
+	s.failures++
+}
+
+// accepted notes an accept that worked and reports whether the shortage
+// is over: until then the backoff keeps growing with each failure, however
+// many accepts work in between.
+func (s *shortage) accepted() (over bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failures == 0 {
+		return true
+	}
+	if s.end != nil {
+		return false
+	}
+	s.recovered = time.Now()
+	s.gen++
+	gen := s.gen
+	s.end = time.AfterFunc(shortageQuiet, func() { s.over(gen) })
+	return false
+}
+
+func (s *shortage) over(gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.end == nil || s.gen != gen { // a failure came first: the shortage goes on
+		return
+	}
+	s.log.Info("accepting new connections again", "listen", s.listen,
+		"failed_accepts", s.failures, "paused", s.recovered.Sub(s.since).Round(time.Millisecond))
+	s.failures, s.end = 0, nil
+}
+
+func (s *shortage) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.end != nil {
+		s.end.Stop()
+		s.end = nil
 	}
 }
 

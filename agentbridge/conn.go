@@ -38,24 +38,15 @@ type conn struct {
 	closed bool
 
 	// The rest belongs to the connection's own goroutine.
-	nw, upw         io.Writer     // write nc and up
 	nr, upr         *bufio.Reader // read nc and up
 	readBy, writeBy time.Time     // deadlines set on nc
 	upBy            time.Time     // deadline set on up
-	deferAudit      bool
-	pending         []auditRecord
 }
 
 // ioBuffer is each direction's read buffer: a request or an answer of
 // up to this size (a signature, a list of a few keys) is read whole with
 // one read(2), header and body together.
 const ioBuffer = 1024
-
-// auditRecord is an audit line held until the reply has gone out.
-type auditRecord struct {
-	level slog.Level
-	attrs []slog.Attr
-}
 
 // binding is an accepted session-bind@openssh.com.
 type binding struct {
@@ -92,13 +83,7 @@ func (c *conn) serve() {
 		return
 	}
 	c.audit(slog.LevelDebug, "connect", "allowed", c.role())
-	rw := newRawIO(c.nc)
-	c.nr, c.nw = bufio.NewReaderSize(rw, ioBuffer), rw
-	// A request's audit lines are written after its reply has gone out, so
-	// that formatting and writing them is not part of the latency a signer
-	// sees; they are written before the next request is read.
-	c.deferAudit = true
-	defer c.flushAudit()
+	c.nr = bufio.NewReaderSize(c.nc, ioBuffer)
 	for {
 		extendDeadline(c.nc.SetReadDeadline, &c.readBy, c.b.cfg.IdleTimeout)
 		msg, err := readMessage(c.nr, c.b.cfg.MaxMessage)
@@ -112,9 +97,7 @@ func (c *conn) serve() {
 			return
 		}
 		extendDeadline(c.nc.SetWriteDeadline, &c.writeBy, c.b.cfg.IdleTimeout)
-		_, err = c.nw.Write(frame(reply))
-		c.flushAudit()
-		if err != nil {
+		if _, err := c.nc.Write(frame(reply)); err != nil {
 			c.logClose(err)
 			return
 		}
@@ -269,7 +252,15 @@ func (c *conn) sign(msg []byte, req signRequest) []byte {
 		c.audit(slog.LevelInfo, "sign", "allowed", c.role(), append(attrs, slog.String("result", "upstream unreachable: "+err.Error()))...)
 		return failure
 	case reply[0] == msgSignResponse:
-		c.audit(slog.LevelInfo, "sign", "allowed", c.role(), append(attrs, slog.String("result", "signed"))...)
+		// The audit line is written, and the handler has returned, before
+		// the signature is sent, so that no crash can lose the record of a
+		// signature the peer got. A signature whose line cannot be written
+		// is refused: the bridge gives out no signature it cannot account
+		// for. (The upstream agent has signed; the signature goes nowhere.)
+		if err := c.audit(slog.LevelInfo, "sign", "allowed", c.role(), append(attrs, slog.String("result", "signed"))...); err != nil {
+			c.audit(slog.LevelError, "sign", "refused", "audit log failed: "+err.Error(), attrs...)
+			return failure
+		}
 		return reply
 	case reply[0] == msgFailure:
 		c.audit(slog.LevelInfo, "sign", "allowed", c.role(), append(attrs, slog.String("result", "upstream refused"))...)
@@ -372,12 +363,9 @@ func (c *conn) roundTrip(msg []byte) ([]byte, error) {
 		return nil, err
 	}
 	extendDeadline(up.SetDeadline, &c.upBy, upstreamTimeout)
-	if _, err := c.upw.Write(frame(msg)); err != nil {
+	if _, err := up.Write(frame(msg)); err != nil {
 		c.dropUpstream()
 		return nil, err
-	}
-	if c.upr.Buffered() == 0 {
-		awaitReadable(up)
 	}
 	reply, err := readMessage(c.upr, c.b.cfg.MaxMessage)
 	if err != nil {
@@ -410,8 +398,7 @@ func (c *conn) upstream() (net.Conn, error) {
 		return nil, net.ErrClosed
 	}
 	c.up = up
-	rw := newRawIO(up)
-	c.upr, c.upw = bufio.NewReaderSize(rw, ioBuffer), rw
+	c.upr = bufio.NewReaderSize(up, ioBuffer)
 	c.upBy = time.Time{}
 	return up, nil
 }
@@ -444,12 +431,14 @@ func (c *conn) dropUpstream() {
 		c.up.Close()
 		c.up = nil
 	}
-	c.upr, c.upw = nil, nil
+	c.upr = nil
 	c.bind = nil
 }
 
-// audit writes one decision line with the peer and, if any, the bound host.
-func (c *conn) audit(level slog.Level, op, decision, reason string, attrs ...slog.Attr) {
+// audit writes one decision line with the peer and, if any, the bound
+// host. Every line is written before the reply to its request is sent; the
+// error is the log handler's (for the CLI's, a failed write(2) to stderr).
+func (c *conn) audit(level slog.Level, op, decision, reason string, attrs ...slog.Attr) error {
 	all := make([]slog.Attr, 0, 8+len(attrs))
 	all = append(all, slog.Uint64("conn", c.id))
 	all = append(all, c.peer.attrs()...)
@@ -466,17 +455,14 @@ func (c *conn) audit(level slog.Level, op, decision, reason string, attrs ...slo
 		all = append(all, slog.String("host_key", c.bind.hostKeyFP))
 	}
 	all = append(all, attrs...)
-	if c.deferAudit {
-		c.pending = append(c.pending, auditRecord{level, all})
-		return
+	// slog.Logger.LogAttrs drops the handler's error; the handler is called
+	// directly so that a signature's line that was not written is known.
+	ctx := context.Background()
+	h := c.b.log.Handler()
+	if !h.Enabled(ctx, level) {
+		return nil
 	}
-	c.b.log.LogAttrs(context.Background(), level, "audit", all...)
-}
-
-func (c *conn) flushAudit() {
-	for i, r := range c.pending {
-		c.b.log.LogAttrs(context.Background(), r.level, "audit", r.attrs...)
-		c.pending[i] = auditRecord{}
-	}
-	c.pending = c.pending[:0]
+	r := slog.NewRecord(time.Now(), level, "audit", 0)
+	r.AddAttrs(all...)
+	return h.Handle(ctx, r)
 }

@@ -26,6 +26,10 @@
 // forwarding (a session-bind's flag) and extension (a refused extension's
 // name). Signatures, session-binds, filtered lists and refusals are logged
 // at Info, an unreachable or misbehaving upstream at Warn, the rest at Debug.
+// Each line is written (the handler has returned) before the reply to its
+// request is sent, so a crash cannot lose the record of a signature a peer
+// got; a signature whose line the handler fails to write is withheld and
+// the peer gets a failure (logged at Error, if the handler still can).
 //
 // Its own wire code replaces x/crypto's agent.ServeAgent on purpose: the
 // bridge must see and audit each request raw (the session-bind extension,

@@ -1,15 +1,9 @@
 package agentbridge
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
-	"errors"
-	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,84 +12,6 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 )
-
-// unixPair is a connected pair of unix stream sockets.
-func unixPair(t *testing.T) (a, b net.Conn) {
-	t.Helper()
-	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "pair.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := l.Accept()
-		accepted <- c
-	}()
-	a, err = net.Dial("unix", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b = <-accepted
-	if b == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { a.Close(); b.Close() })
-	return a, b
-}
-
-// A write far larger than the socket buffer (8 MiB against ~200 KiB) goes
-// out whole: the raw path meets EAGAIN many times, waits in the netpoller
-// and resumes where it stopped.
-func TestRawIOLargeWriteSlowReader(t *testing.T) {
-	a, b := unixPair(t)
-	w, r := newRawIO(a), newRawIO(b)
-	payload := make([]byte, 8<<20)
-	rand.Read(payload)
-	done := make(chan error, 1)
-	go func() {
-		n, err := w.Write(payload)
-		if err == nil && n != len(payload) {
-			err = io.ErrShortWrite
-		}
-		a.Close()
-		done <- err
-	}()
-	h := sha256.New()
-	n, err := io.Copy(h, r)
-	if err != nil || n != int64(len(payload)) {
-		t.Fatalf("read %d of %d bytes: %v", n, len(payload), err)
-	}
-	if err := <-done; err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	if want := sha256.Sum256(payload); !bytes.Equal(h.Sum(nil), want[:]) {
-		t.Fatal("payload corrupted on the way")
-	}
-}
-
-// Deadlines still apply on the raw path, and a peer gone is EOF for a read
-// and an error (not a SIGPIPE that kills the bridge) for a write.
-func TestRawIODeadlineEOFAndBrokenPipe(t *testing.T) {
-	a, b := unixPair(t)
-	ra := newRawIO(a)
-	a.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-	if _, err := ra.Read(make([]byte, 10)); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("read past the deadline: %v, want os.ErrDeadlineExceeded", err)
-	}
-	a.SetReadDeadline(time.Time{})
-	b.Close()
-	if _, err := ra.Read(make([]byte, 10)); err != io.EOF {
-		t.Fatalf("read from a closed peer: %v, want io.EOF", err)
-	}
-	var err error
-	for i := 0; i < 3 && err == nil; i++ { // the first write may still be accepted
-		_, err = ra.Write([]byte("to nobody"))
-	}
-	if err == nil {
-		t.Fatal("writes to a closed peer kept succeeding")
-	}
-}
 
 // Messages bigger than the read buffer, both ways through the bridge: a
 // list answer of several KiB (long comments) and a 100 KiB sign request.

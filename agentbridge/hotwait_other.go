@@ -1,7 +1,0 @@
-//go:build !unix
-
-package agentbridge
-
-import "net"
-
-func awaitReadable(net.Conn) {}
