@@ -1,5 +1,7 @@
 package config
 
+import "sort"
+
 // kind says how a keyword's arguments are parsed and validated. Keywords
 // rssh resolves have their own code in processLine; the others are parsed
 // only as far as OpenSSH would reject them, so a config ssh refuses is
@@ -99,4 +101,16 @@ var multiValues = map[string][]string{
 	"updatehostkeys":   {"true", "false", "yes", "no", "ask"},
 	"controlmaster":    {"true", "yes", "false", "no", "auto", "ask", "autoask"},
 	"tunnel":           {"ethernet", "point-to-point", "true", "yes", "false", "no"},
+}
+
+// AllKeywords returns every lowercase keyword the parser accepts (OpenSSH
+// 9.2's, Debian's aliases and rssh's own), sorted. The differential test
+// against ssh uses it to make sure it generates values for each one.
+func AllKeywords() []string {
+	out := make([]string, 0, len(keywords))
+	for k := range keywords {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
