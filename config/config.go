@@ -141,6 +141,9 @@ type Config struct {
 	// EnableEscapeCommandline allows the ~C command line, which OpenSSH
 	// 9.2 turned off by default.
 	EnableEscapeCommandline bool
+	// WarnWeakCrypto (OpenSSH 10.1, default yes) warns when the key
+	// exchange negotiated is not post-quantum.
+	WarnWeakCrypto bool
 
 	ServerAliveInterval time.Duration
 	ServerAliveCountMax int

@@ -348,6 +348,8 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		err = parseMultiTo(&o.stdinNull, multiFlag)
 	case "enableescapecommandline":
 		err = parseMultiTo(&o.escapeCmdline, multiFlag)
+	case "warnweakcrypto":
+		err = parseMultiTo(&o.warnWeakCrypto, multiWarnWeak)
 	case "canonicalizehostname":
 		before := o.canonHostname
 		err = parseMultiTo(&o.canonHostname, multiCanon)
@@ -694,6 +696,8 @@ func checkIgnored(keyword string, k kind, av *[]string, str string, pos Pos) err
 			}
 		}
 		*av = nil
+	case kChecked:
+		return checkValue(keyword, av, pos)
 	default: // kCommand, kAny, kNoArgCheck
 		*av = nil
 	}

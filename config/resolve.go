@@ -528,6 +528,7 @@ func fillDefaults(o *options) error {
 	def(&o.sessionType, sessionDefault)
 	def(&o.stdinNull, 0)
 	def(&o.escapeCmdline, 0)
+	def(&o.warnWeakCrypto, 1)
 	for _, a := range []struct {
 		p        **sval
 		def, all string
@@ -627,6 +628,7 @@ func (c *Config) fill(o *options) {
 	c.StdinNull = o.stdinNull == 1
 	c.ForkAfterAuthentication = o.forkAfterAuth == 1
 	c.EnableEscapeCommandline = o.escapeCmdline == 1
+	c.WarnWeakCrypto = o.warnWeakCrypto == 1
 	switch o.escapeChar {
 	case escapeNone:
 		c.EscapeChar = "none"
@@ -667,6 +669,7 @@ func (c *Config) fill(o *options) {
 	add("stricthostkeychecking", fmtMulti(o.strictHostKey, multiStrict))
 	add("tcpkeepalive", fmtFlag(o.tcpKeepAlive))
 	add("enableescapecommandline", fmtFlag(o.escapeCmdline))
+	add("warnweakcrypto", fmtFlag(o.warnWeakCrypto)) // where OpenSSH 10.1's ssh -G has it
 	add("connectionattempts", strconv.Itoa(o.connAttempts))
 	add("numberofpasswordprompts", strconv.Itoa(o.numPassPrompts))
 	add("serveralivecountmax", strconv.Itoa(o.aliveCountMax))
@@ -790,7 +793,8 @@ func (c *Config) Dump(w io.Writer) error {
 	return err
 }
 
-// Keywords returns the lowercase keywords Dump prints, in ssh -G's order.
+// Keywords returns the lowercase keywords Dump prints, in ssh -G's order,
+// less NewerKeywords.
 func Keywords() []string {
 	return []string{
 		"host", "user", "hostname", "port", "addressfamily", "batchmode", "compression",
@@ -806,6 +810,11 @@ func Keywords() []string {
 		"proxycommand", "proxyjump",
 	}
 }
+
+// NewerKeywords returns the keywords Dump prints that OpenSSH 9.2's ssh -G
+// does not know, because they come from a later release (WarnWeakCrypto,
+// 10.1). Comparisons against the 9.2 ssh skip them.
+func NewerKeywords() []string { return []string{"warnweakcrypto"} }
 
 // ExpandProxyCommand returns ProxyCommand with %h %k %n %p %r and %%
 // expanded as OpenSSH expands it before running it with

@@ -186,8 +186,12 @@ func (a atom) String() string {
 func (a atom) keyword() (kw, value string) {
 	line := a.File
 	if line == "" {
-		if len(a.Args) == 0 || !strings.HasPrefix(a.Args[0], "-o") {
-			return strings.Join(a.Args, " "), ""
+		if len(a.Args) == 0 {
+			return "", ""
+		}
+		if f := a.Args[0]; !strings.HasPrefix(f, "-o") {
+			// A flag: "-p" and its value, attached or not.
+			return f[:min(2, len(f))], strings.TrimSpace(f[min(2, len(f)):] + " " + strings.Join(a.Args[1:], " "))
 		}
 		line = strings.TrimPrefix(a.Args[0], "-o")
 		if line == "" && len(a.Args) > 1 {

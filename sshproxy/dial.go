@@ -250,7 +250,17 @@ func dialTCP(ctx context.Context, cfg *config.Config, log *slog.Logger) (net.Con
 		d.KeepAlive = -1
 	}
 	if cfg.BindAddress != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(cfg.BindAddress)}
+		// As ssh, a name is resolved and one that does not resolve fails
+		// the connection rather than being ignored.
+		ip := net.ParseIP(cfg.BindAddress)
+		if ip == nil {
+			a, err := net.DefaultResolver.LookupIPAddr(ctx, cfg.BindAddress)
+			if err != nil || len(a) == 0 {
+				return nil, fmt.Errorf("connect to host %s port %d: bind address %s: %w", cfg.Hostname, cfg.Port, cfg.BindAddress, unwrapOp(err))
+			}
+			ip = a[0].IP
+		}
+		d.LocalAddr = &net.TCPAddr{IP: ip}
 	}
 	addr := net.JoinHostPort(cfg.Hostname, strconv.Itoa(cfg.Port))
 	attempts := max(cfg.ConnectionAttempts, 1)
