@@ -255,7 +255,10 @@ func dialTCP(ctx context.Context, cfg *config.Config, log *slog.Logger) (net.Con
 		ip := net.ParseIP(cfg.BindAddress)
 		if ip == nil {
 			a, err := net.DefaultResolver.LookupIPAddr(ctx, cfg.BindAddress)
-			if err != nil || len(a) == 0 {
+			if err == nil && len(a) == 0 {
+				err = errors.New("no address")
+			}
+			if err != nil {
 				return nil, fmt.Errorf("connect to host %s port %d: bind address %s: %w", cfg.Hostname, cfg.Port, cfg.BindAddress, unwrapOp(err))
 			}
 			ip = a[0].IP
@@ -395,6 +398,7 @@ func (cl *Client) handshake(ctx context.Context, conn net.Conn, cfg *config.Conf
 		return nil, err
 	}
 	defer cleanup()
+	afterKex := cl.warnWeakKex(cc, cfg)
 	addr := net.JoinHostPort(cfg.Hostname, strconv.Itoa(cfg.Port))
 	var stop func() bool
 	if cfg.ConnectTimeout > 0 {
@@ -433,5 +437,6 @@ func (cl *Client) handshake(ctx context.Context, conn net.Conn, cfg *config.Conf
 	if r.err != nil {
 		return nil, classifyHandshakeError(r.err, cfg)
 	}
+	afterKex(r.c)
 	return newConn(ssh.NewClient(r.c, r.chans, r.reqs), cfg), nil
 }
