@@ -109,6 +109,7 @@ type Config struct {
 	HashKnownHosts     bool // record new host keys hashed (Debian's system config sets it)
 	AddressFamily      string
 	BindAddress        string
+	BindInterface      string // used when BindAddress is not set, as ssh
 	TCPKeepAlive       bool
 	Compression        bool
 

@@ -57,7 +57,7 @@ var keywords = map[string]kind{
 	"syslogfacility": kChecked, "loglevel": kOurs, "logverbose": kStringArray,
 	"dynamicforward": kOurs, "preferredauthentications": kString,
 	"hostkeyalgorithms": kOurs, "casignaturealgorithms": kChecked, "bindaddress": kOurs,
-	"bindinterface": kString, "clearallforwardings": kOurs, "enablesshkeysign": kFlag,
+	"bindinterface": kOurs, "clearallforwardings": kOurs, "enablesshkeysign": kFlag,
 	"verifyhostkeydns": kMulti, "nohostauthenticationforlocalhost": kFlag,
 	"rekeylimit": kChecked, "connecttimeout": kOurs, "addressfamily": kOurs,
 	"serveraliveinterval": kOurs, "protocolkeepalives": kOurs, "setuptimeout": kOurs,

@@ -57,6 +57,7 @@ type options struct {
 	ciphers, macs, kex, hostKeyAlgs, pubkeyAlgs *sval
 
 	hostname, hostKeyAlias, proxyCommand, user, bindAddress *sval
+	bindInterface                                           *sval
 	identityAgent, remoteCommand, ignoredUnknown            *sval
 	tokenTransport                                          *sval // rssh: RsshTokenTransport
 

@@ -428,6 +428,8 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		err = parseStringTo(&o.hostKeyAlias)
 	case "bindaddress":
 		err = parseStringTo(&o.bindAddress)
+	case "bindinterface":
+		err = parseStringTo(&o.bindInterface)
 	case "ignoreunknown":
 		err = parseStringTo(&o.ignoredUnknown)
 	case "loglevel":

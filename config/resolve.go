@@ -610,6 +610,9 @@ func (c *Config) fill(o *options) {
 	if o.bindAddress != nil {
 		c.BindAddress = o.bindAddress.v
 	}
+	if o.bindInterface != nil {
+		c.BindInterface = o.bindInterface.v
+	}
 	c.TCPKeepAlive = o.tcpKeepAlive == 1
 	c.Compression = o.compression == 1
 	for _, e := range o.setEnv {
@@ -676,6 +679,9 @@ func (c *Config) fill(o *options) {
 	add("serveraliveinterval", strconv.Itoa(o.aliveInterval))
 	if o.bindAddress != nil {
 		add("bindaddress", o.bindAddress.v)
+	}
+	if o.bindInterface != nil {
+		add("bindinterface", o.bindInterface.v)
 	}
 	add("ciphers", o.ciphers.v)
 	add("hostkeyalgorithms", o.hostKeyAlgs.v)
@@ -802,7 +808,7 @@ func Keywords() []string {
 		"kbdinteractiveauthentication", "passwordauthentication", "pubkeyauthentication",
 		"requesttty", "sessiontype", "stdinnull", "forkafterauthentication", "stricthostkeychecking", "tcpkeepalive",
 		"enableescapecommandline", "connectionattempts", "numberofpasswordprompts", "serveralivecountmax",
-		"serveraliveinterval", "bindaddress", "ciphers", "hostkeyalgorithms", "hostkeyalias",
+		"serveraliveinterval", "bindaddress", "bindinterface", "ciphers", "hostkeyalgorithms", "hostkeyalias",
 		"identityagent", "kexalgorithms", "remotecommand", "loglevel", "macs",
 		"pubkeyacceptedalgorithms", "dynamicforward", "localforward", "remoteforward",
 		"identityfile", "certificatefile", "globalknownhostsfile", "userknownhostsfile",

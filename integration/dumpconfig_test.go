@@ -44,6 +44,7 @@ Host *
 		{"-N", "-t", "alias"},
 		{"-oForkAfterAuthentication=yes", "-N", "alias"},
 		{"-e", "none", "-b", "127.0.0.1", "alias"},
+		{"-B", "lo", "alias"},
 		{"-c", "aes128-gcm@openssh.com", "-m", "hmac-sha2-256", "alias"},
 		{"-L", "8080:localhost:80", "-R", "9090:127.0.0.1:90", "-D", "1080", "alias"},
 		{"-W", "target:22", "alias"},
