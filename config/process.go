@@ -106,6 +106,13 @@ func (r *resolver) readFile(path string, userConf, checkPerm, neverMatch bool, a
 	return true, nil
 }
 
+// CheckLine checks one command-line option ("Keyword value", as -o takes
+// it) the way ssh does while it reads argv, resolving nothing.
+func CheckLine(line string) error {
+	r := &resolver{o: newOptions()}
+	return r.processLine(line, Pos{File: "command-line"}, nil, true, false, 0)
+}
+
 // processLine is process_config_line_depth. active is nil for a
 // command-line option.
 func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, neverMatch bool, depth int) error {

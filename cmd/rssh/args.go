@@ -209,7 +209,21 @@ func parseArgs(args []string) (*invocation, error) {
 					inv.noTTY = false
 					inv.ttyFlags++
 				case 'V':
+					// As ssh: the version is printed at once, the rest of
+					// argv unread, but options before it that ssh checks
+					// as it reads them (-o, -c, -m, -e) must be valid.
+					for _, k := range directOrder {
+						if err := config.CheckLine(k + " " + quote(direct[k])); err != nil {
+							return err
+						}
+					}
+					for _, l := range ordered {
+						if err := config.CheckLine(l); err != nil {
+							return err
+						}
+					}
 					inv.mode = modeVersion
+					return errEndOfOptions
 				case 'v':
 					inv.verbose++
 					setDirect("LogLevel", []string{"DEBUG1", "DEBUG2", "DEBUG3"}[min(inv.verbose, 3)-1])
