@@ -136,12 +136,15 @@ var keywordValues = map[string][]string{
 	"pubkeyacceptedalgorithms":    {"ssh-ed25519", "rsa-sha2-512", "+ssh-rsa", "-ssh-ed25519", "bogus", ""},
 	"pubkeyacceptedkeytypes":      {"ssh-ed25519", "rsa-sha2-512"},
 	"ignoreunknown":               {"Foo*", ""},
-	"proxyjump":                   {"target", "none", "127.0.0.1:{DEAD}", "bad@@", ""},
-	"securitykeyprovider":         {"internal", ""},
-	"knownhostscommand":           {"/bin/false", "/bin/echo", "%z"},
-	"requiredrsasize":             {"1024", "2048", "512", "x"},
-	"enableescapecommandline":     vFlag,
-	"warnweakcrypto":              {"yes", "no", "no-pq-kex", "bogus", ""},
+	// Not "target": in the file that is a host jumping through itself,
+	// which ssh follows forever (each ssh -W child reads the same line)
+	// and rssh cuts at one hop (deliberate). -J target is in flagForms.
+	"proxyjump":               {"{USER}@127.0.0.1:{PORT}", "none", "127.0.0.1:{DEAD}", "bad@@", ""},
+	"securitykeyprovider":     {"internal", ""},
+	"knownhostscommand":       {"/bin/false", "/bin/echo", "%z"},
+	"requiredrsasize":         {"1024", "2048", "512", "x"},
+	"enableescapecommandline": vFlag,
+	"warnweakcrypto":          {"yes", "no", "no-pq-kex", "bogus", ""},
 }
 
 // flagForms are ssh's own flags, each an argv fragment.
