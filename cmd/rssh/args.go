@@ -143,6 +143,11 @@ func parseArgs(args []string) (*invocation, error) {
 				case 'C':
 					setDirect("Compression", "yes")
 				case 'c':
+					// As ssh, each -c is checked as it is read, so a bad
+					// one is refused even when a later -c replaces it.
+					if strings.HasPrefix(val, "-") || config.CheckLine("Ciphers "+quote(val)) != nil {
+						return fmt.Errorf("unknown cipher type '%s'", val)
+					}
 					setDirect("Ciphers", val)
 				case 'D':
 					// As ssh, a spec that cannot work is refused before
@@ -154,6 +159,9 @@ func parseArgs(args []string) (*invocation, error) {
 				case 'E':
 					inv.logFile = val
 				case 'e':
+					if config.CheckLine("EscapeChar "+quote(val)) != nil {
+						return fmt.Errorf("bad escape character '%s'", val)
+					}
 					setDirect("EscapeChar", val)
 				case 'F':
 					inv.configFile = val
@@ -177,6 +185,9 @@ func parseArgs(args []string) (*invocation, error) {
 				case 'l':
 					ordered = append(ordered, "User "+quote(val))
 				case 'm':
+					if strings.ContainsAny(val[:min(1, len(val))], "+-^") || config.CheckLine("MACs "+quote(val)) != nil {
+						return fmt.Errorf("unknown mac type '%s'", val)
+					}
 					setDirect("MACs", val)
 				case 'N':
 					setDirect("SessionType", "none")

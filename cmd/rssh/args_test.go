@@ -84,7 +84,11 @@ func TestParseArgsErrors(t *testing.T) {
 		// Before -V, what ssh checks while reading argv is checked.
 		{[]string{"-e", "ab", "-V"}, "bad escape character"},
 		{[]string{"-o", "Bogus=1", "-V"}, "bad configuration option: bogus"},
-		{[]string{"-c", "bogus", "-V"}, "bad cipher spec"},
+		{[]string{"-c", "bogus", "-V"}, "unknown cipher type 'bogus'"},
+		{[]string{"-e", "ab", "-e", "none", "host"}, "bad escape character 'ab'"},
+		{[]string{"-c", "bogus", "-c", "aes128-ctr", "host"}, "unknown cipher type 'bogus'"},
+		{[]string{"-c", "-aes128-ctr", "host"}, "unknown cipher type"},
+		{[]string{"-m", "+hmac-sha1", "host"}, "unknown mac type"},
 		{[]string{"-o", "IPQoS=x", "-V"}, "bad IPQoS value: x"},
 	} {
 		_, err := parseArgs(c.args)
