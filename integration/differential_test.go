@@ -33,7 +33,7 @@ import (
 // unless knownDifferences lists it. The default batch is small enough for
 // CI; -differential.n=5000 -differential.seed=N runs more locally.
 var (
-	diffN       = flag.Int("differential.n", 240, "number of generated cases in TestDifferential")
+	diffN       = flag.Int("differential.n", 200, "number of generated cases in TestDifferential")
 	diffSeed    = flag.Uint64("differential.seed", 1, "seed of TestDifferential's generator")
 	diffWorkers = flag.Int("differential.workers", 3, "cases run at once in TestDifferential")
 )
