@@ -117,6 +117,7 @@ type Config struct {
 	HashKnownHosts     bool // record new host keys hashed (Debian's system config sets it)
 	AddressFamily      string
 	BindAddress        string
+	BindInterface      string // used when BindAddress is not set, as ssh
 	TCPKeepAlive       bool
 	Compression        bool
 
@@ -149,6 +150,9 @@ type Config struct {
 	// EnableEscapeCommandline allows the ~C command line, which OpenSSH
 	// 9.2 turned off by default.
 	EnableEscapeCommandline bool
+	// WarnWeakCrypto (OpenSSH 10.1, default yes) warns when the key
+	// exchange negotiated is not post-quantum.
+	WarnWeakCrypto bool
 
 	ServerAliveInterval time.Duration
 	ServerAliveCountMax int

@@ -1,5 +1,7 @@
 package config
 
+import "sort"
+
 // kind says how a keyword's arguments are parsed and validated. Keywords
 // rssh resolves have their own code in processLine; the others are parsed
 // only as far as OpenSSH would reject them, so a config ssh refuses is
@@ -17,6 +19,7 @@ const (
 	kCommand                 // the raw rest of the line
 	kAny                     // anything (deprecated, unsupported, ignored)
 	kNoArgCheck              // any arguments, parsed elsewhere in OpenSSH
+	kChecked                 // ignored, but its value checked as ssh does (checkValue)
 )
 
 // keywords maps every lowercase keyword OpenSSH 9.2 (with Debian's
@@ -46,37 +49,39 @@ var keywords = map[string]kind{
 	"identitiesonly": kOurs, "certificatefile": kOurs, "addkeystoagent": kOurs,
 	"identityagent": kOurs, "hostname": kOurs, "hostkeyalias": kOurs, "proxycommand": kOurs,
 	"port": kOurs, "ciphers": kOurs, "macs": kOurs, "remoteforward": kOurs,
-	"localforward": kOurs, "permitremoteopen": kNoArgCheck, "user": kOurs, "host": kOurs,
+	"localforward": kOurs, "permitremoteopen": kChecked, "user": kOurs, "host": kOurs,
 	"match": kOurs, "escapechar": kOurs, "globalknownhostsfile": kOurs,
 	"userknownhostsfile": kOurs, "connectionattempts": kOurs, "batchmode": kOurs,
 	"checkhostip": kFlag, "stricthostkeychecking": kOurs, "compression": kOurs,
 	"tcpkeepalive": kOurs, "keepalive": kOurs, "numberofpasswordprompts": kOurs,
-	"syslogfacility": kString, "loglevel": kOurs, "logverbose": kStringArray,
+	"syslogfacility": kChecked, "loglevel": kOurs, "logverbose": kStringArray,
 	"dynamicforward": kOurs, "preferredauthentications": kString,
-	"hostkeyalgorithms": kOurs, "casignaturealgorithms": kString, "bindaddress": kOurs,
-	"bindinterface": kString, "clearallforwardings": kOurs, "enablesshkeysign": kFlag,
+	"hostkeyalgorithms": kOurs, "casignaturealgorithms": kChecked, "bindaddress": kOurs,
+	"bindinterface": kOurs, "clearallforwardings": kOurs, "enablesshkeysign": kFlag,
 	"verifyhostkeydns": kMulti, "nohostauthenticationforlocalhost": kFlag,
-	"rekeylimit": kNoArgCheck, "connecttimeout": kOurs, "addressfamily": kOurs,
+	"rekeylimit": kChecked, "connecttimeout": kOurs, "addressfamily": kOurs,
 	"serveraliveinterval": kOurs, "protocolkeepalives": kOurs, "setuptimeout": kOurs,
 	"serveralivecountmax": kOurs, "sendenv": kOurs, "setenv": kOurs,
-	"controlpath": kString, "controlmaster": kMulti, "controlpersist": kString,
+	"controlpath": kString, "controlmaster": kMulti, "controlpersist": kChecked,
 	// rssh's own settings. OpenSSH rejects them unless the config says
 	// "IgnoreUnknown Rssh*", which the README tells users to add.
 	"rsshrequireenv": kOurs, "rsshtokentransport": kOurs, "rsshtokenttl": kOurs,
-	"hashknownhosts": kOurs, "include": kOurs, "tunnel": kMulti, "tunneldevice": kString,
+	"hashknownhosts": kOurs, "include": kOurs, "tunnel": kMulti, "tunneldevice": kChecked,
 	"localcommand": kCommand, "permitlocalcommand": kFlag, "remotecommand": kOurs,
-	"visualhostkey": kFlag, "kexalgorithms": kOurs, "ipqos": kNoArgCheck,
+	"visualhostkey": kFlag, "kexalgorithms": kOurs, "ipqos": kChecked,
 	"requesttty": kOurs, "sessiontype": kOurs, "stdinnull": kOurs,
 	"forkafterauthentication": kOurs, "proxyusefdpass": kFlag,
 	"canonicaldomains": kOurs, "canonicalizefallbacklocal": kOurs,
 	"canonicalizehostname": kOurs, "canonicalizemaxdots": kOurs,
-	"canonicalizepermittedcnames": kOurs, "streamlocalbindmask": kString,
-	"streamlocalbindunlink": kFlag, "revokedhostkeys": kString, "fingerprinthash": kString,
-	"updatehostkeys": kMulti, "hostbasedacceptedalgorithms": kString,
-	"hostbasedkeytypes": kString, "pubkeyacceptedalgorithms": kOurs,
+	"canonicalizepermittedcnames": kOurs, "streamlocalbindmask": kChecked,
+	"streamlocalbindunlink": kFlag, "revokedhostkeys": kString, "fingerprinthash": kChecked,
+	"updatehostkeys": kMulti, "hostbasedacceptedalgorithms": kChecked,
+	"hostbasedkeytypes": kChecked, "pubkeyacceptedalgorithms": kOurs,
 	"pubkeyacceptedkeytypes": kOurs, "ignoreunknown": kOurs, "proxyjump": kOurs,
 	"securitykeyprovider": kString, "knownhostscommand": kCommand,
 	"requiredrsasize": kInt, "enableescapecommandline": kOurs,
+	// OpenSSH 10.1's: 9.2 does not know it.
+	"warnweakcrypto": kOurs,
 }
 
 // canonical maps aliases to the keyword processLine handles.
@@ -99,4 +104,16 @@ var multiValues = map[string][]string{
 	"updatehostkeys":   {"true", "false", "yes", "no", "ask"},
 	"controlmaster":    {"true", "yes", "false", "no", "auto", "ask", "autoask"},
 	"tunnel":           {"ethernet", "point-to-point", "true", "yes", "false", "no"},
+}
+
+// AllKeywords returns every lowercase keyword the parser accepts (OpenSSH
+// 9.2's, Debian's aliases and rssh's own), sorted. The differential test
+// against ssh uses it to make sure it generates values for each one.
+func AllKeywords() []string {
+	out := make([]string, 0, len(keywords))
+	for k := range keywords {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -44,6 +44,7 @@ type options struct {
 	stdinNull        int
 	gatewayPorts     int
 	escapeCmdline    int // EnableEscapeCommandline
+	warnWeakCrypto   int // WarnWeakCrypto (OpenSSH 10.1)
 
 	canonHostname  int
 	canonMaxDots   int
@@ -56,6 +57,7 @@ type options struct {
 	ciphers, macs, kex, hostKeyAlgs, pubkeyAlgs *sval
 
 	hostname, hostKeyAlias, proxyCommand, user, bindAddress *sval
+	bindInterface                                           *sval
 	identityAgent, remoteCommand, ignoredUnknown            *sval
 	tokenTransport                                          *sval // rssh: RsshTokenTransport
 	knownHostsCommand                                       *sval
@@ -142,7 +144,7 @@ func newOptions() *options {
 		addressFamily: -1, connAttempts: -1, connectTimeout: -1,
 		numPassPrompts: -1, logLevel: -1, identitiesOnly: -1,
 		aliveInterval: -1, aliveCountMax: -1, escapeChar: -1, addKeys: -1,
-		addKeysLife: -1, requestTTY: -1, sessionType: -1, stdinNull: -1, gatewayPorts: -1, escapeCmdline: -1,
+		addKeysLife: -1, requestTTY: -1, sessionType: -1, stdinNull: -1, gatewayPorts: -1, escapeCmdline: -1, warnWeakCrypto: -1,
 		canonHostname: -1, canonMaxDots: -1, canonFallback: -1, jumpPort: -1,
 	}
 }
@@ -167,6 +169,9 @@ var (
 	multiPubkey = []multi{{"true", pubkeyAll}, {"false", pubkeyNo}, {"yes", pubkeyAll},
 		{"no", pubkeyNo}, {"unbound", pubkeyUnbound}, {"host-bound", pubkeyHostBound}}
 	multiCompression = []multi{{"yes", 1}, {"no", 0}}
+	// OpenSSH 10.1's multistate_warnweakcrypto: no-pq-kex turns off the one
+	// warning there is, so it is "no" too.
+	multiWarnWeak = []multi{{"true", 1}, {"false", 0}, {"yes", 1}, {"no", 0}, {"no-pq-kex", 0}}
 )
 
 func parseMulti(arg string, m []multi) (int, bool) {

@@ -106,6 +106,13 @@ func (r *resolver) readFile(path string, userConf, checkPerm, neverMatch bool, a
 	return true, nil
 }
 
+// CheckLine checks one command-line option ("Keyword value", as -o takes
+// it) the way ssh does while it reads argv, resolving nothing.
+func CheckLine(line string) error {
+	r := &resolver{o: newOptions()}
+	return r.processLine(line, Pos{File: "command-line"}, nil, true, false, 0)
+}
+
 // processLine is process_config_line_depth. active is nil for a
 // command-line option.
 func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, neverMatch bool, depth int) error {
@@ -348,6 +355,8 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		err = parseMultiTo(&o.stdinNull, multiFlag)
 	case "enableescapecommandline":
 		err = parseMultiTo(&o.escapeCmdline, multiFlag)
+	case "warnweakcrypto":
+		err = parseMultiTo(&o.warnWeakCrypto, multiWarnWeak)
 	case "canonicalizehostname":
 		before := o.canonHostname
 		err = parseMultiTo(&o.canonHostname, multiCanon)
@@ -426,6 +435,8 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		err = parseStringTo(&o.hostKeyAlias)
 	case "bindaddress":
 		err = parseStringTo(&o.bindAddress)
+	case "bindinterface":
+		err = parseStringTo(&o.bindInterface)
 	case "ignoreunknown":
 		err = parseStringTo(&o.ignoredUnknown)
 	case "loglevel":
@@ -697,6 +708,8 @@ func checkIgnored(keyword string, k kind, av *[]string, str string, pos Pos) err
 			}
 		}
 		*av = nil
+	case kChecked:
+		return checkValue(keyword, av, pos)
 	default: // kCommand, kAny, kNoArgCheck
 		*av = nil
 	}

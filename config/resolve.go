@@ -533,6 +533,7 @@ func fillDefaults(o *options) error {
 	def(&o.sessionType, sessionDefault)
 	def(&o.stdinNull, 0)
 	def(&o.escapeCmdline, 0)
+	def(&o.warnWeakCrypto, 1)
 	for _, a := range []struct {
 		p        **sval
 		def, all string
@@ -614,6 +615,9 @@ func (c *Config) fill(o *options) {
 	if o.bindAddress != nil {
 		c.BindAddress = o.bindAddress.v
 	}
+	if o.bindInterface != nil {
+		c.BindInterface = o.bindInterface.v
+	}
 	c.TCPKeepAlive = o.tcpKeepAlive == 1
 	c.Compression = o.compression == 1
 	for _, e := range o.setEnv {
@@ -632,6 +636,7 @@ func (c *Config) fill(o *options) {
 	c.StdinNull = o.stdinNull == 1
 	c.ForkAfterAuthentication = o.forkAfterAuth == 1
 	c.EnableEscapeCommandline = o.escapeCmdline == 1
+	c.WarnWeakCrypto = o.warnWeakCrypto == 1
 	switch o.escapeChar {
 	case escapeNone:
 		c.EscapeChar = "none"
@@ -672,12 +677,16 @@ func (c *Config) fill(o *options) {
 	add("stricthostkeychecking", fmtMulti(o.strictHostKey, multiStrict))
 	add("tcpkeepalive", fmtFlag(o.tcpKeepAlive))
 	add("enableescapecommandline", fmtFlag(o.escapeCmdline))
+	add("warnweakcrypto", fmtFlag(o.warnWeakCrypto)) // where OpenSSH 10.1's ssh -G has it
 	add("connectionattempts", strconv.Itoa(o.connAttempts))
 	add("numberofpasswordprompts", strconv.Itoa(o.numPassPrompts))
 	add("serveralivecountmax", strconv.Itoa(o.aliveCountMax))
 	add("serveraliveinterval", strconv.Itoa(o.aliveInterval))
 	if o.bindAddress != nil {
 		add("bindaddress", o.bindAddress.v)
+	}
+	if o.bindInterface != nil {
+		add("bindinterface", o.bindInterface.v)
 	}
 	add("ciphers", o.ciphers.v)
 	add("hostkeyalgorithms", o.hostKeyAlgs.v)
@@ -795,7 +804,8 @@ func (c *Config) Dump(w io.Writer) error {
 	return err
 }
 
-// Keywords returns the lowercase keywords Dump prints, in ssh -G's order.
+// Keywords returns the lowercase keywords Dump prints, in ssh -G's order,
+// less NewerKeywords.
 func Keywords() []string {
 	return []string{
 		"host", "user", "hostname", "port", "addressfamily", "batchmode", "compression",
@@ -803,7 +813,7 @@ func Keywords() []string {
 		"kbdinteractiveauthentication", "passwordauthentication", "pubkeyauthentication",
 		"requesttty", "sessiontype", "stdinnull", "forkafterauthentication", "stricthostkeychecking", "tcpkeepalive",
 		"enableescapecommandline", "connectionattempts", "numberofpasswordprompts", "serveralivecountmax",
-		"serveraliveinterval", "bindaddress", "ciphers", "hostkeyalgorithms", "hostkeyalias",
+		"serveraliveinterval", "bindaddress", "bindinterface", "ciphers", "hostkeyalgorithms", "hostkeyalias",
 		"identityagent", "kexalgorithms", "remotecommand", "loglevel", "macs",
 		"pubkeyacceptedalgorithms", "dynamicforward", "localforward", "remoteforward",
 		"identityfile", "certificatefile", "globalknownhostsfile", "userknownhostsfile",
@@ -811,6 +821,11 @@ func Keywords() []string {
 		"proxycommand", "proxyjump",
 	}
 }
+
+// NewerKeywords returns the keywords Dump prints that OpenSSH 9.2's ssh -G
+// does not know, because they come from a later release (WarnWeakCrypto,
+// 10.1). Comparisons against the 9.2 ssh skip them.
+func NewerKeywords() []string { return []string{"warnweakcrypto"} }
 
 // ExpandProxyCommand returns ProxyCommand with %h %k %n %p %r and %%
 // expanded as OpenSSH expands it before running it with

@@ -1,8 +1,11 @@
 package integration
 
 import (
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/rssh/rssh/config"
 )
 
 // rssh -G with ssh's command-line options prints what ssh -G prints, for
@@ -41,6 +44,7 @@ Host *
 		{"-N", "-t", "alias"},
 		{"-oForkAfterAuthentication=yes", "-N", "alias"},
 		{"-e", "none", "-b", "127.0.0.1", "alias"},
+		{"-B", "lo", "alias"},
 		{"-c", "aes128-gcm@openssh.com", "-m", "hmac-sha2-256", "alias"},
 		{"-L", "8080:localhost:80", "-R", "9090:127.0.0.1:90", "-D", "1080", "alias"},
 		{"-W", "target:22", "alias"},
@@ -63,6 +67,9 @@ Host *
 		for _, l := range strings.Split(strings.TrimSpace(got.stdout), "\n") {
 			if strings.HasPrefix(l, "rssh") {
 				continue // rssh's own settings, after ssh's lines
+			}
+			if key, _, _ := strings.Cut(l, " "); slices.Contains(config.NewerKeywords(), key) {
+				continue // OpenSSH 10's, which the 9.2 ssh here does not print
 			}
 			if !sshLines[l] {
 				key, _, _ := strings.Cut(l, " ")

@@ -250,7 +250,26 @@ func dialTCP(ctx context.Context, cfg *config.Config, log *slog.Logger) (net.Con
 		d.KeepAlive = -1
 	}
 	if cfg.BindAddress != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(cfg.BindAddress)}
+		// As ssh, a name is resolved and one that does not resolve fails
+		// the connection rather than being ignored.
+		ip := net.ParseIP(cfg.BindAddress)
+		if ip == nil {
+			a, err := net.DefaultResolver.LookupIPAddr(ctx, cfg.BindAddress)
+			if err == nil && len(a) == 0 {
+				err = errors.New("no address")
+			}
+			if err != nil {
+				return nil, fmt.Errorf("connect to host %s port %d: bind address %s: %w", cfg.Hostname, cfg.Port, cfg.BindAddress, unwrapOp(err))
+			}
+			ip = a[0].IP
+		}
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+	} else if cfg.BindInterface != "" {
+		ip, err := interfaceAddr(cfg.BindInterface, network, cfg.Hostname)
+		if err != nil {
+			return nil, fmt.Errorf("connect to host %s port %d: %w", cfg.Hostname, cfg.Port, err)
+		}
+		d.LocalAddr = &net.TCPAddr{IP: ip}
 	}
 	addr := net.JoinHostPort(cfg.Hostname, strconv.Itoa(cfg.Port))
 	attempts := max(cfg.ConnectionAttempts, 1)
@@ -298,6 +317,43 @@ func (e *resolveError) Error() string {
 }
 
 func (e *resolveError) Unwrap() error { return e.err }
+
+// interfaceAddr is the address BindInterface binds to, as ssh's
+// check_ifaddrs: one of the interface's, of the destination's family,
+// preferring one that is neither loopback nor link-local.
+func interfaceAddr(name, network, host string) (net.IP, error) {
+	v6 := network == "tcp6"
+	if ip := net.ParseIP(host); ip != nil && network == "tcp" {
+		v6 = ip.To4() == nil
+	}
+	noAddr := fmt.Errorf("getifaddrs: %s: no suitable addresses", name)
+	ifi, err := net.InterfaceByName(name)
+	if err != nil || ifi.Flags&net.FlagUp == 0 {
+		return nil, noAddr
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return nil, noAddr
+	}
+	var local net.IP
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok || (n.IP.To4() == nil) != v6 {
+			continue
+		}
+		if n.IP.IsLoopback() || n.IP.IsLinkLocalUnicast() {
+			if local == nil {
+				local = n.IP
+			}
+			continue
+		}
+		return n.IP, nil
+	}
+	if local == nil {
+		return nil, noAddr
+	}
+	return local, nil
+}
 
 // unwrapOp drops net.OpError's "dial tcp 127.0.0.1:1:" prefix, which repeats
 // what rssh's message already says.
@@ -385,6 +441,7 @@ func (cl *Client) handshake(ctx context.Context, conn net.Conn, cfg *config.Conf
 		return nil, err
 	}
 	defer cleanup()
+	afterKex := cl.warnWeakKex(cc, cfg)
 	addr := net.JoinHostPort(cfg.Hostname, strconv.Itoa(cfg.Port))
 	var stop func() bool
 	if cfg.ConnectTimeout > 0 {
@@ -423,5 +480,6 @@ func (cl *Client) handshake(ctx context.Context, conn net.Conn, cfg *config.Conf
 	if r.err != nil {
 		return nil, classifyHandshakeError(r.err, cfg)
 	}
+	afterKex(r.c)
 	return newConn(ssh.NewClient(r.c, r.chans, r.reqs), cfg), nil
 }

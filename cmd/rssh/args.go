@@ -150,6 +150,11 @@ func parseArgs(args []string) (*invocation, error) {
 				case 'C':
 					setDirect("Compression", "yes")
 				case 'c':
+					// As ssh, each -c is checked as it is read, so a bad
+					// one is refused even when a later -c replaces it.
+					if strings.HasPrefix(val, "-") || config.CheckLine("Ciphers "+quote(val)) != nil {
+						return fmt.Errorf("unknown cipher type '%s'", val)
+					}
 					setDirect("Ciphers", val)
 				case 'D':
 					// As ssh, a spec that cannot work is refused before
@@ -161,6 +166,9 @@ func parseArgs(args []string) (*invocation, error) {
 				case 'E':
 					inv.logFile = val
 				case 'e':
+					if config.CheckLine("EscapeChar "+quote(val)) != nil {
+						return fmt.Errorf("bad escape character '%s'", val)
+					}
 					setDirect("EscapeChar", val)
 				case 'F':
 					inv.configFile = val
@@ -191,6 +199,9 @@ func parseArgs(args []string) (*invocation, error) {
 				case 'l':
 					ordered = append(ordered, "User "+quote(val))
 				case 'm':
+					if strings.ContainsAny(val[:min(1, len(val))], "+-^") || config.CheckLine("MACs "+quote(val)) != nil {
+						return fmt.Errorf("unknown mac type '%s'", val)
+					}
 					setDirect("MACs", val)
 				case 'N':
 					setDirect("SessionType", "none")
@@ -223,7 +234,21 @@ func parseArgs(args []string) (*invocation, error) {
 					inv.noTTY = false
 					inv.ttyFlags++
 				case 'V':
+					// As ssh: the version is printed at once, the rest of
+					// argv unread, but options before it that ssh checks
+					// as it reads them (-o, -c, -m, -e) must be valid.
+					for _, k := range directOrder {
+						if err := config.CheckLine(k + " " + quote(direct[k])); err != nil {
+							return err
+						}
+					}
+					for _, l := range ordered {
+						if err := config.CheckLine(l); err != nil {
+							return err
+						}
+					}
 					inv.mode = modeVersion
+					return errEndOfOptions
 				case 'v':
 					inv.verbose++
 					setDirect("LogLevel", []string{"DEBUG1", "DEBUG2", "DEBUG3"}[min(inv.verbose, 3)-1])

@@ -50,6 +50,10 @@ func TestParseArgs(t *testing.T) {
 			check:   func(i *invocation) bool { return i.stdioTarget == "h:22" }},
 		{args: []string{"--", "host", "-x"}, host: "host", command: []string{"-x"}},
 		{args: []string{"-V"}, check: func(i *invocation) bool { return i.mode == modeVersion }},
+		// As ssh, -V answers at once: what follows is not read (found by
+		// the differential test against ssh).
+		{args: []string{"-V", "-Z", "host"}, check: func(i *invocation) bool { return i.mode == modeVersion }},
+		{args: []string{"-C", "-V", "-o", "Bogus=1"}, check: func(i *invocation) bool { return i.mode == modeVersion }},
 		{args: []string{"--env", "staging", "host", "--require-env", "cmd"}, host: "host", command: []string{"cmd"},
 			check: func(i *invocation) bool { return i.env == "staging" && i.requireEnv }},
 		{args: []string{"--env=none", "host"}, host: "host", check: func(i *invocation) bool { return i.env == "none" }},
@@ -88,6 +92,15 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"ssh://host/path"}, "invalid destination"},
 		{[]string{"user@"}, "no host name"},
 		{[]string{"-oProxyCommand=x", "$(evil)"}, "not a host name"},
+		// Before -V, what ssh checks while reading argv is checked.
+		{[]string{"-e", "ab", "-V"}, "bad escape character"},
+		{[]string{"-o", "Bogus=1", "-V"}, "bad configuration option: bogus"},
+		{[]string{"-c", "bogus", "-V"}, "unknown cipher type 'bogus'"},
+		{[]string{"-e", "ab", "-e", "none", "host"}, "bad escape character 'ab'"},
+		{[]string{"-c", "bogus", "-c", "aes128-ctr", "host"}, "unknown cipher type 'bogus'"},
+		{[]string{"-c", "-aes128-ctr", "host"}, "unknown cipher type"},
+		{[]string{"-m", "+hmac-sha1", "host"}, "unknown mac type"},
+		{[]string{"-o", "IPQoS=x", "-V"}, "bad IPQoS value: x"},
 	} {
 		_, err := parseArgs(c.args)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
