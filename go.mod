@@ -11,4 +11,4 @@ require (
 	golang.org/x/term v0.47.0
 )
 
-require github.com/keybase/dbus v0.0.0-20220506165403-5aa21ea2c23a // indirect
+require github.com/keybase/dbus v0.0.0-20220506165403-5aa21ea2c23a
