@@ -24,24 +24,12 @@ func noBindAgent(t *testing.T, keys ...*testenv.Key) string {
 			t.Fatal(err)
 		}
 	}
-	sock := filepath.Join(shareDir(t), "noBind.sock")
+	sock := filepath.Join(testenv.ShareDir(t), "noBind.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				agent.ServeAgent(kr, c)
-			}()
-		}
-	}()
+	testenv.Serve(t, l, func(c net.Conn) { agent.ServeAgent(kr, c) })
 	// The fake really does refuse binds.
 	c, err := net.Dial("unix", sock)
 	if err != nil {
@@ -129,7 +117,7 @@ func TestRealSSHWithUpstreamWithoutBind(t *testing.T) {
 	sshd := testenv.StartSSHD(t, testenv.SSHDOptions{})
 	user := testenv.LoginUser(t)
 	sshd.Authorize(t, user, key)
-	dir := shareDir(t)
+	dir := testenv.ShareDir(t)
 	kh := filepath.Join(dir, "known_hosts")
 	if err := os.WriteFile(kh, []byte(sshd.KnownHostsLine()+"\n"), 0o644); err != nil {
 		t.Fatal(err)

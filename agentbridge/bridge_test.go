@@ -149,7 +149,7 @@ func TestMutationsAreNotForwarded(t *testing.T) {
 	before := upstreamKeys(t, f.agent.Sock)
 	k3 := testenv.NewKey(t, f.dir, "k3")
 
-	dir := shareDir(t)
+	dir := testenv.ShareDir(t)
 	askpass := filepath.Join(dir, "askpass")
 	if err := os.WriteFile(askpass, []byte("#!/bin/sh\necho lockpw\n"), 0o755); err != nil {
 		t.Fatal(err)
@@ -366,7 +366,7 @@ func TestRealSSHThroughBridge(t *testing.T) {
 	sshd := testenv.StartSSHD(t, testenv.SSHDOptions{})
 	user := testenv.LoginUser(t)
 	sshd.Authorize(t, user, f.k1)
-	dir := shareDir(t)
+	dir := testenv.ShareDir(t)
 	kh := filepath.Join(dir, "known_hosts")
 	if err := os.WriteFile(kh, []byte(sshd.KnownHostsLine()+"\n"), 0o644); err != nil {
 		t.Fatal(err)

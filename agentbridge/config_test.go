@@ -9,10 +9,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rssh/rssh/internal/testenv"
 )
 
 func TestConfigValidation(t *testing.T) {
-	dir := shareDir(t)
+	dir := testenv.ShareDir(t)
 	good := "SHA256:" + strings.Repeat("A", 43)
 	base := func() Config {
 		return Config{Listen: filepath.Join(dir, "b.sock"), Upstream: filepath.Join(dir, "a.sock")}
@@ -80,7 +82,7 @@ func TestDefaults(t *testing.T) {
 // A stale socket file is replaced, a live one is ErrAlreadyRunning, a
 // regular file is left alone; Serve removes its socket when cancelled.
 func TestListenLifecycle(t *testing.T) {
-	dir := shareDir(t)
+	dir := testenv.ShareDir(t)
 	sock := filepath.Join(dir, "sub", "bridge.sock")
 	upstream := filepath.Join(dir, "agent.sock")
 	if err := os.MkdirAll(filepath.Dir(sock), 0o755); err != nil {

@@ -339,7 +339,7 @@ func TestUpstreamRestart(t *testing.T) {
 	testenv.Need(t, "ssh-agent", "openssh-client")
 	dir := t.TempDir()
 	k := testenv.NewKey(t, dir, "k")
-	u := &upstreamAgent{sock: filepath.Join(shareDir(t), "agent.sock")}
+	u := &upstreamAgent{sock: filepath.Join(testenv.ShareDir(t), "agent.sock")}
 	u.start(t, k)
 	t.Cleanup(u.kill)
 	b := startBridge(t, Config{Upstream: u.sock}, nil)

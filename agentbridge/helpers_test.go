@@ -56,20 +56,6 @@ func (a *auditLog) wantAudit(t testing.TB, want map[string]any) map[string]any {
 	return testenv.WantJSONLine(t, a.String, want)
 }
 
-// shareDir is a temp dir uid 65534 can reach, unlike t.TempDir()'s 0700 parents.
-func shareDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "rssh-ab-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
 type testBridge struct {
 	*Bridge
 	sock  string
@@ -82,7 +68,7 @@ type testBridge struct {
 func startBridge(t testing.TB, cfg Config, adjust func(*Bridge)) *testBridge {
 	t.Helper()
 	if cfg.Listen == "" {
-		cfg.Listen = filepath.Join(shareDir(t), "bridge.sock")
+		cfg.Listen = filepath.Join(testenv.ShareDir(t), "bridge.sock")
 	}
 	audit := &auditLog{}
 	cfg.Log = slog.New(slog.NewJSONHandler(audit, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -67,7 +67,7 @@ func run(tb *testenv.Standalone, runs, mib, rounds int) error {
 		for _, c := range clients {
 			d, rss, err := timeRun(append(c.argv, "bench", "true"), nil)
 			if err != nil {
-				return fmt.Errorf("%s bench true: %v", c.name, err)
+				return fmt.Errorf("%s bench true: %w", c.name, err)
 			}
 			if i == 0 {
 				continue // warm-up: page cache, sshd's first fork
@@ -101,7 +101,7 @@ func run(tb *testenv.Standalone, runs, mib, rounds int) error {
 			d, _, err := timeRun(append(c.argv, "bench", "cat >/dev/null"), f)
 			f.Close()
 			if err != nil {
-				return fmt.Errorf("%s upload: %v", c.name, err)
+				return fmt.Errorf("%s upload: %w", c.name, err)
 			}
 			rates[c.name] = append(rates[c.name], float64(mib<<20)/d.Seconds()/1e6)
 		}
@@ -119,7 +119,7 @@ func run(tb *testenv.Standalone, runs, mib, rounds int) error {
 		for _, c := range clients {
 			d, _, err := interactive(append(c.argv, "bench"), 0)
 			if err != nil {
-				return fmt.Errorf("%s interactive: %v", c.name, err)
+				return fmt.Errorf("%s interactive: %w", c.name, err)
 			}
 			if i > 0 {
 				prompts[c.name] = append(prompts[c.name], d)
@@ -133,7 +133,7 @@ func run(tb *testenv.Standalone, runs, mib, rounds int) error {
 	for _, c := range clients {
 		_, rss, err := interactive(append(c.argv, "bench"), 3*time.Second)
 		if err != nil {
-			return fmt.Errorf("%s idle session: %v", c.name, err)
+			return fmt.Errorf("%s idle session: %w", c.name, err)
 		}
 		idle[c.name] = rss
 	}
@@ -159,19 +159,19 @@ func benchTokenCacheHit(tb *testenv.Standalone, dir, rssh, ssh string, sshd *tes
 	sshArgv := []string{ssh, "-F", cfg, "-o", "SetEnv=OP_SERVICE_ACCOUNT_TOKEN=" + strings.Repeat("x", len(op.Tokens["production"])), "prod", "true"}
 	// Warm the cache: the one run of op.
 	if _, _, err := timeRunEnv(rsshArgv, nil, env); err != nil {
-		return fmt.Errorf("rssh prod true (cold): %v", err)
+		return fmt.Errorf("rssh prod true (cold): %w", err)
 	}
 	times := map[string][]time.Duration{}
 	var rss int64
 	for i := 0; i < runs; i++ {
 		d, _, err := timeRunEnv(sshArgv, nil, env)
 		if err != nil {
-			return fmt.Errorf("ssh -o SetEnv prod true: %v", err)
+			return fmt.Errorf("ssh -o SetEnv prod true: %w", err)
 		}
 		times["ssh"] = append(times["ssh"], d)
 		d, r, err := timeRunEnv(rsshArgv, nil, env)
 		if err != nil {
-			return fmt.Errorf("rssh prod true: %v", err)
+			return fmt.Errorf("rssh prod true: %w", err)
 		}
 		times["rssh"] = append(times["rssh"], d)
 		rss = max(rss, r)
@@ -280,7 +280,7 @@ func timeRunEnv(argv []string, stdin *os.File, env []string) (time.Duration, int
 	err := cmd.Run()
 	d := time.Since(start)
 	if err != nil {
-		return 0, 0, fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
+		return 0, 0, fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	var rss int64
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rssh/rssh/internal/testenv"
 )
 
 // The golden test holds Resolve+Dump equal to the real ssh -G on a corpus
@@ -43,14 +45,7 @@ func parseCase(data string) goldenCase {
 
 func requireSSH(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("ssh")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("ssh not found: install openssh-client")
-		}
-		t.Skip("ssh not found: install openssh-client")
-	}
-	return p
+	return testenv.Need(t, "ssh", "openssh-client")
 }
 
 // toRequest translates ssh arguments as the rssh command line does: flags

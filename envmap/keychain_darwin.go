@@ -1,4 +1,4 @@
-//go:build darwin && cgo
+//go:build darwin
 
 package envmap
 
@@ -8,36 +8,59 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/keybase/go-keychain"
 )
 
 // The macOS Keychain cache: one generic password per (vault, env) in the
-// user's default keychain. The account is "<vault>/<env>" (an environment
-// name has no '/', so the split is unambiguous) and the fetch time is in the
-// comment, an attribute, so List reads no secret.
+// user's default keychain. The account is "<vault>/<env>" (a vault name has
+// no '/', see validVault, so the split is unambiguous) and the fetch time is
+// in the comment, an attribute, so List reads no secret.
 //
-// This file was written against go-keychain v0.0.1's API but could not be
-// compiled where rssh is developed (no macOS SDK for cgo); the Linux Secret
-// Service cache is the tested one.
+// It calls Security.framework's SecItemAdd, SecItemCopyMatching and
+// SecItemDelete in-process, through purego (security_darwin.go), rather than
+// through cgo or /usr/bin/security:
+//
+//   - cgo would make the macOS binary unbuildable from Linux, so the code the
+//     Mac user relies on would never be compiled by CI (it was not, before);
+//   - /usr/bin/security takes the password in argv (add-generic-password -w)
+//     unless driven through `security -i` on stdin, and even then it cannot
+//     list one service's items with their attributes (only dump-keychain,
+//     every item of the keychain, as text to parse), so List and
+//     `rssh --token list` would need a second, fragile path. In-process there
+//     is no child, no argv and no parsing at all.
+//
+// The token travels Go []byte → CFData → securityd; the CFData copies (ours
+// and the framework's) are freed unwiped, as the D-Bus library's are on Linux.
+//
+// No test runs this on Linux; keychain_darwin_test.go holds it to the Cache
+// contract on a Mac. CI compiles and vets it for darwin/arm64 and amd64.
 const keychainService = "rssh: 1Password Service Account token"
 
 func openKeychain() (Cache, error) {
-	// Probe with an attribute-only query: it needs no unlock prompt, and
-	// fails with errSecInteractionNotAllowed / errSecNoSuchKeychain when
-	// there is no usable keychain (a locked one over SSH, say).
-	q := keychain.NewItem()
-	q.SetSecClass(keychain.SecClassGenericPassword)
-	q.SetService(keychainService)
-	q.SetMatchLimit(keychain.MatchLimitOne)
-	q.SetReturnAttributes(true)
-	if _, err := keychain.QueryItem(q); err != nil {
+	sec, err := loadSecurity()
+	if err != nil {
 		return nil, fmt.Errorf("the macOS Keychain is not usable: %w", err)
 	}
-	return &macKeychain{}, nil
+	// Probe with an attribute-only query: it reads no secret, and fails with
+	// errSecInteractionNotAllowed / errSecNoSuchKeychain when there is no
+	// usable keychain (a locked one over SSH, say). No item yet is fine.
+	q := sec.query(map[uintptr]uintptr{
+		sec.kSecMatchLimit:       sec.kSecMatchLimitOne,
+		sec.kSecReturnAttributes: sec.kCFBooleanTrue,
+	}, "")
+	defer sec.release(q)
+	var res uintptr
+	st := sec.SecItemCopyMatching(q, &res)
+	sec.release(res)
+	if st != errSecSuccess && st != errSecItemNotFound {
+		return nil, fmt.Errorf("the macOS Keychain is not usable: %w", sec.err(st))
+	}
+	return &macKeychain{sec: sec}, nil
 }
 
-type macKeychain struct{ mu sync.Mutex }
+type macKeychain struct {
+	mu  sync.Mutex // Put is delete-then-add
+	sec *security
+}
 
 var _ Cache = (*macKeychain)(nil)
 
@@ -48,19 +71,30 @@ func macAccount(vault, env string) string { return vault + "/" + env }
 func (k *macKeychain) Get(vault, env string) (Token, time.Time, bool, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	q := keychain.NewItem()
-	q.SetSecClass(keychain.SecClassGenericPassword)
-	q.SetService(keychainService)
-	q.SetAccount(macAccount(vault, env))
-	q.SetMatchLimit(keychain.MatchLimitOne)
-	q.SetReturnAttributes(true)
-	q.SetReturnData(true)
-	rs, err := keychain.QueryItem(q)
-	if err != nil || len(rs) == 0 || len(rs[0].Data) == 0 {
-		return Token{}, time.Time{}, false, err
+	s := k.sec
+	q := s.query(map[uintptr]uintptr{
+		s.kSecMatchLimit:       s.kSecMatchLimitOne,
+		s.kSecReturnAttributes: s.kCFBooleanTrue,
+		s.kSecReturnData:       s.kCFBooleanTrue,
+	}, macAccount(vault, env))
+	defer s.release(q)
+	var res uintptr
+	st := s.SecItemCopyMatching(q, &res)
+	defer s.release(res)
+	switch {
+	case st == errSecItemNotFound:
+		return Token{}, time.Time{}, false, nil
+	case st != errSecSuccess:
+		return Token{}, time.Time{}, false, fmt.Errorf("reading the keychain item: %w", s.err(st))
+	case res == 0 || s.CFGetTypeID(res) != s.dictionaryType:
+		return Token{}, time.Time{}, false, errors.New("reading the keychain item: unexpected reply")
 	}
-	fetched, _ := time.Parse(fetchedFmt, rs[0].Comment)
-	return NewToken(rs[0].Data), fetched, true, nil
+	b := s.goBytes(s.CFDictionaryGetValue(res, s.kSecValueData))
+	if len(b) == 0 {
+		return Token{}, time.Time{}, false, nil
+	}
+	fetched, _ := time.Parse(fetchedFmt, s.goString(s.CFDictionaryGetValue(res, s.kSecAttrComment)))
+	return NewToken(b), fetched, true, nil
 }
 
 func (k *macKeychain) Put(vault, env string, t Token, fetched time.Time) error {
@@ -69,9 +103,23 @@ func (k *macKeychain) Put(vault, env string, t Token, fetched time.Time) error {
 	if err := k.deleteLocked(vault, env); err != nil {
 		return err
 	}
-	it := keychain.NewGenericPassword(keychainService, macAccount(vault, env), itemLabel(vault, env), t.Reveal(), "")
-	it.SetComment(fetched.UTC().Format(fetchedFmt))
-	return keychain.AddItem(it)
+	s := k.sec
+	data := s.data(t.Reveal())
+	defer s.release(data)
+	label := s.cfString(itemLabel(vault, env))
+	defer s.release(label)
+	comment := s.cfString(fetched.UTC().Format(fetchedFmt))
+	defer s.release(comment)
+	q := s.query(map[uintptr]uintptr{
+		s.kSecAttrLabel:   label,
+		s.kSecAttrComment: comment,
+		s.kSecValueData:   data,
+	}, macAccount(vault, env))
+	defer s.release(q)
+	if st := s.SecItemAdd(q, nil); st != errSecSuccess {
+		return fmt.Errorf("adding the keychain item: %w", s.err(st))
+	}
+	return nil
 }
 
 func (k *macKeychain) Delete(vault, env string) error {
@@ -81,33 +129,50 @@ func (k *macKeychain) Delete(vault, env string) error {
 }
 
 func (k *macKeychain) deleteLocked(vault, env string) error {
-	err := keychain.DeleteGenericPasswordItem(keychainService, macAccount(vault, env))
-	if errors.Is(err, keychain.ErrorItemNotFound) {
-		return nil
+	s := k.sec
+	// Without a match limit SecItemDelete removes every match: a racing
+	// process may have left two.
+	q := s.query(nil, macAccount(vault, env))
+	defer s.release(q)
+	if st := s.SecItemDelete(q); st != errSecSuccess && st != errSecItemNotFound {
+		return fmt.Errorf("deleting the keychain item: %w", s.err(st))
 	}
-	return err
+	return nil
 }
 
 func (k *macKeychain) List() ([]Entry, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	q := keychain.NewItem()
-	q.SetSecClass(keychain.SecClassGenericPassword)
-	q.SetService(keychainService)
-	q.SetMatchLimit(keychain.MatchLimitAll)
-	q.SetReturnAttributes(true)
-	rs, err := keychain.QueryItem(q)
-	if err != nil {
-		return nil, err
+	s := k.sec
+	q := s.query(map[uintptr]uintptr{
+		s.kSecMatchLimit:       s.kSecMatchLimitAll,
+		s.kSecReturnAttributes: s.kCFBooleanTrue,
+	}, "")
+	defer s.release(q)
+	var res uintptr
+	st := s.SecItemCopyMatching(q, &res)
+	defer s.release(res)
+	switch {
+	case st == errSecItemNotFound:
+		return nil, nil
+	case st != errSecSuccess:
+		return nil, fmt.Errorf("listing the keychain items: %w", s.err(st))
+	case res == 0 || s.CFGetTypeID(res) != s.arrayType:
+		return nil, errors.New("listing the keychain items: unexpected reply")
 	}
 	var es []Entry
-	for _, r := range rs {
-		i := strings.LastIndexByte(r.Account, '/')
-		if i < 0 {
+	for i := range s.CFArrayGetCount(res) {
+		it := s.CFArrayGetValueAtIndex(res, i)
+		if it == 0 || s.CFGetTypeID(it) != s.dictionaryType {
 			continue
 		}
-		fetched, _ := time.Parse(fetchedFmt, r.Comment)
-		es = append(es, Entry{Vault: r.Account[:i], Env: r.Account[i+1:], Fetched: fetched})
+		acct := s.goString(s.CFDictionaryGetValue(it, s.kSecAttrAccount))
+		j := strings.LastIndexByte(acct, '/')
+		if j < 0 {
+			continue
+		}
+		fetched, _ := time.Parse(fetchedFmt, s.goString(s.CFDictionaryGetValue(it, s.kSecAttrComment)))
+		es = append(es, Entry{Vault: acct[:j], Env: acct[j+1:], Fetched: fetched})
 	}
 	sortEntries(es)
 	return es, nil

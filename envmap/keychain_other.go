@@ -1,4 +1,4 @@
-//go:build !linux && !(darwin && cgo)
+//go:build !linux && !darwin
 
 package envmap
 
@@ -7,11 +7,8 @@ import (
 	"runtime"
 )
 
-// On other systems (and macOS built without cgo) there is no keychain
-// support: op runs on every connection, and nothing is written anywhere.
+// On other systems there is no keychain support: op runs on every
+// connection, and nothing is written anywhere.
 func openKeychain() (Cache, error) {
-	if runtime.GOOS == "darwin" {
-		return nil, errors.New("this rssh was built without cgo, so it cannot use the macOS Keychain")
-	}
 	return nil, errors.New("no keychain support on " + runtime.GOOS)
 }

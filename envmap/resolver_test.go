@@ -264,7 +264,7 @@ func TestResolverSingleFlightProcesses(t *testing.T) {
 		go func() {
 			out, err := cmd.Output()
 			if err != nil {
-				err = fmt.Errorf("%v\n%s", err, stderr.String())
+				err = fmt.Errorf("%w\n%s", err, stderr.String())
 			}
 			done <- result{out, err}
 		}()

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/rssh/rssh/internal/testenv"
 )
 
 type fixture struct {
@@ -44,7 +46,7 @@ func newFixture(t *testing.T) *fixture {
 	f.revokedCACert = signHost(t, f.revokedCAPriv, f.edPub, "-n", "host.example")
 	// A user certificate (no -h) from the trusted CA.
 	keygen(t, "-q", "-s", f.caPriv, "-I", "user", "-n", "host.example", f.edPub)
-	f.userCert = readPub(t, f.edPriv+"-cert.pub").(*ssh.Certificate)
+	f.userCert = testenv.ReadPub(t, f.edPriv+"-cert.pub").(*ssh.Certificate)
 	return f
 }
 

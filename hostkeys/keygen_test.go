@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/rssh/rssh/internal/testenv"
 )
 
 // Real OpenSSH tools are the oracle here: ssh-keygen makes the keys,
@@ -19,15 +21,7 @@ import (
 
 func needKeygen(t *testing.T) string {
 	t.Helper()
-	path, err := exec.LookPath("ssh-keygen")
-	if err != nil {
-		msg := "ssh-keygen not found: install the openssh-client package"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return path
+	return testenv.Need(t, "ssh-keygen", "openssh-client")
 }
 
 func keygen(t *testing.T, args ...string) string {
@@ -51,20 +45,7 @@ func genKey(t *testing.T, dir, name, typ string, extra ...string) (string, ssh.P
 	t.Helper()
 	path := filepath.Join(dir, name)
 	keygen(t, append([]string{"-q", "-t", typ, "-N", "", "-C", name, "-f", path}, extra...)...)
-	return path + ".pub", readPub(t, path+".pub")
-}
-
-func readPub(t *testing.T, path string) ssh.PublicKey {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, _, _, _, err := ssh.ParseAuthorizedKey(b)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return k
+	return path + ".pub", testenv.ReadPub(t, path+".pub")
 }
 
 // signHost makes a host certificate for pub with ssh-keygen -s ca -h and
@@ -72,7 +53,7 @@ func readPub(t *testing.T, path string) ssh.PublicKey {
 func signHost(t *testing.T, caPriv, pub string, args ...string) *ssh.Certificate {
 	t.Helper()
 	keygen(t, append([]string{"-q", "-s", caPriv, "-h", "-I", "test-host"}, append(args, pub)...)...)
-	cert, ok := readPub(t, strings.TrimSuffix(pub, ".pub")+"-cert.pub").(*ssh.Certificate)
+	cert, ok := testenv.ReadPub(t, strings.TrimSuffix(pub, ".pub")+"-cert.pub").(*ssh.Certificate)
 	if !ok {
 		t.Fatal("ssh-keygen -s did not make a certificate")
 	}

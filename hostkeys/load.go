@@ -281,7 +281,7 @@ func parseKey(s string) (ssh.PublicKey, error) {
 	}
 	key, err := ssh.ParsePublicKey(blob)
 	if err != nil {
-		return nil, fmt.Errorf("bad key: %v", err)
+		return nil, fmt.Errorf("bad key: %w", err)
 	}
 	if key.Type() != want {
 		return nil, fmt.Errorf("key type %s does not match the %s named", key.Type(), name)

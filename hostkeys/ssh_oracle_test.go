@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/rssh/rssh/internal/testenv"
 )
 
 // TestCheckMatchesOpenSSH runs a real sshd and asks the real ssh, with
@@ -146,24 +148,7 @@ func sshVerdict(t *testing.T, sshBin, kh string, port int, alg, alias string) St
 func needOpenSSH(t *testing.T) (sshBin, sshdBin string) {
 	t.Helper()
 	needKeygen(t)
-	var err error
-	if sshBin, err = exec.LookPath("ssh"); err == nil {
-		sshdBin, err = exec.LookPath("sshd")
-		if err != nil {
-			sshdBin, err = "/usr/sbin/sshd", nil
-			if _, serr := os.Stat(sshdBin); serr != nil {
-				err = serr
-			}
-		}
-	}
-	if err != nil {
-		msg := "ssh or sshd not found: install the openssh-client and openssh-server packages"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return sshBin, sshdBin
+	return testenv.Need(t, "ssh", "openssh-client"), testenv.Need(t, "sshd", "openssh-server")
 }
 
 func freePort(t *testing.T) int {

@@ -1,10 +1,13 @@
 package integration
 
 import (
+	"io"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/rssh/rssh/internal/testenv"
 )
 
 // Each kind of bad input gets one "rssh: …" line (and at most a hint line)
@@ -78,22 +81,8 @@ func TestConnectTimeoutCoversHandshake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	go func() {
-		var held []net.Conn // keep accepted conns open and silent
-		defer func() {
-			for _, c := range held {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c)
-		}
-	}()
+	// Keep accepted conns open and silent.
+	testenv.Serve(t, l, func(c net.Conn) { io.Copy(io.Discard, c) })
 	port := l.Addr().(*net.TCPAddr).Port
 	r := w.rssh(nil, "-o", "ConnectTimeout=1", "-p", strconv.Itoa(port), "target", "true")
 	if r.code != 255 || !strings.Contains(r.stderr, "timed out during banner exchange") {

@@ -92,21 +92,6 @@ func (p *bridgeProc) wantAudit(want map[string]any) map[string]any {
 	return testenv.WantJSONLine(p.t, p.log.String, want)
 }
 
-// shareDir is a temp dir other users can reach, unlike t.TempDir()'s 0700
-// parents.
-func shareDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "rssh-it-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return dir
-}
-
 // sharedRSSH is a copy of the rssh binary that other users may run.
 func sharedRSSH(t *testing.T, dir string) string {
 	t.Helper()
@@ -163,7 +148,7 @@ func TestBridgeDaemonCLI(t *testing.T) {
 	testenv.Need(t, "ssh", "openssh-client")
 	testenv.Need(t, "ssh-add", "openssh-client")
 	prefixOther := asOther(t)
-	dir := shareDir(t)
+	dir := testenv.ShareDir(t)
 	agent := testenv.StartAgent(t)
 	k1 := testenv.NewKey(t, dir, "k1")
 	k2 := testenv.NewKey(t, dir, "k2")
@@ -275,7 +260,7 @@ func TestBridgeDaemonCLI(t *testing.T) {
 // Bad flags and a second bridge on a live socket fail in rssh's voice with
 // exit 255 (issue 5, the daemon's errors).
 func TestBridgeDaemonErrors(t *testing.T) {
-	dir := shareDir(t)
+	dir := testenv.ShareDir(t)
 	agent := testenv.StartAgent(t)
 	env := append(cleanEnv(), "HOME="+dir, "SSH_AUTH_SOCK="+agent.Sock)
 	b := startBridge(t, env, []string{rsshBin}, filepath.Join(dir, "b", "bridge.sock"))
@@ -312,7 +297,7 @@ func TestBridgeDaemonErrors(t *testing.T) {
 // --print-service prints a launchd plist and a systemd user unit that run
 // this binary with the daemon flags given (issue 5, service files).
 func TestBridgePrintService(t *testing.T) {
-	dir := shareDir(t)
+	dir := testenv.ShareDir(t)
 	env := append(cleanEnv(), "HOME="+dir)
 	flags := []string{"--listen", "/Users/me/Library/Application Support/rssh/bridge.sock", "--allow-uid", "0",
 		"--allow-host-key", "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU", "-v"}

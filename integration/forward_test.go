@@ -244,7 +244,7 @@ func TestRemoteForward(t *testing.T) {
 // -D serves SOCKS5 CONNECT (by name and by address) and SOCKS4a.
 func TestDynamicForward(t *testing.T) {
 	w := newWorld(t, "", "")
-	echo := startEcho(t)
+	echo := testenv.StartEcho(t)
 	dp := freeLocalPort(t)
 	p := w.start("-N", "-D", strconv.Itoa(dp), "target")
 	addr := "127.0.0.1:" + strconv.Itoa(dp)
@@ -294,29 +294,10 @@ func TestDynamicForward(t *testing.T) {
 	}
 }
 
-// startEcho is a TCP echo server on loopback.
-func startEcho(t *testing.T) net.Listener {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	return l
-}
-
 // -W relays stdin and stdout to a target through the server.
 func TestStdioForwardRelays(t *testing.T) {
 	w := newWorld(t, "", "")
-	echo := startEcho(t)
+	echo := testenv.StartEcho(t)
 	r := w.rssh(strings.NewReader("relayed line\n"), "-W", echo.Addr().String(), "target")
 	if r.code != 0 || r.stdout != "relayed line\n" {
 		t.Fatalf("want the line echoed back, got %s", r)

@@ -17,8 +17,6 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/rssh/rssh/internal/testenv"
 )
 
@@ -195,19 +193,6 @@ func (r result) String() string {
 
 func testenvCmd(program string, args ...string) ([]byte, error) {
 	return exec.Command(program, args...).CombinedOutput()
-}
-
-func mustPub(t *testing.T, path string) ssh.PublicKey {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, _, _, _, err := ssh.ParseAuthorizedKey(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }
 
 func (w *world) sshBin() string {

@@ -42,7 +42,7 @@ func TestNixRemoteBuildThroughBridge(t *testing.T) {
 		t.Skipf("no Nix system name for %s", runtime.GOARCH)
 	}
 
-	dir := shareDir(t)
+	dir := testenv.ShareDir(t)
 	rssh := sharedRSSH(t, dir)
 	userDir := filepath.Join(dir, "user") // the user's files, owned by the user
 	mkdirOwned(t, userDir, 0o755)

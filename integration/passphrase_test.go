@@ -22,7 +22,7 @@ func TestEncryptedKeyPassphrase(t *testing.T) {
 	if out, err := exec.Command(keygen, "-q", "-t", "ed25519", "-N", "sekrit", "-f", enc).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen: %v %s", err, out)
 	}
-	w.sshd.Authorize(t, w.user, &testenv.Key{Path: enc, PublicKey: mustPub(t, enc+".pub")})
+	w.sshd.Authorize(t, w.user, &testenv.Key{Path: enc, PublicKey: testenv.ReadPub(t, enc+".pub")})
 	w.config = w.writeFile("ssh_config", hostBlock("target", w.sshd, w.user, enc, w.knownHosts, ""))
 
 	r := w.rssh(nil, "target", "echo unlocked")

@@ -24,6 +24,7 @@ type tokenWorld struct {
 	*world
 	op  *testenv.FakeOp
 	sbx *testenv.Sandbox
+	bus string // the private D-Bus's address, withKeyring
 }
 
 func newTokenWorld(t *testing.T, sshd testenv.SSHDOptions, withKeyring bool) *tokenWorld {
@@ -57,7 +58,8 @@ func newTokenWorld(t *testing.T, sshd testenv.SSHDOptions, withKeyring bool) *to
 	env = append(env, "PATH="+tw.op.Dir+":/usr/bin:/bin:/usr/sbin:/sbin", "SSH_AUTH_SOCK=",
 		"OP_SA_CREDENTIALS_VAULT="+adminVault)
 	if withKeyring {
-		env = append(env, "DBUS_SESSION_BUS_ADDRESS="+testenv.StartKeyring(t, tw.sbx))
+		tw.bus = testenv.StartKeyring(t, tw.sbx)
+		env = append(env, "DBUS_SESSION_BUS_ADDRESS="+tw.bus)
 	} else {
 		// No bus at all, not even the system's: the none cache.
 		env = append(env, "DBUS_SESSION_BUS_ADDRESS=unix:path="+filepath.Join(tw.sbx.Run, "no-bus"))
@@ -144,9 +146,15 @@ func TestTokenCacheSecretService(t *testing.T) {
 	}
 	run(2, "after clear")
 	run(2, "cached again")
-	// An expired entry is refetched: with RsshTokenTTL 1s, once a second
-	// has passed (time passing, not synchronisation).
-	time.Sleep(1100 * time.Millisecond)
+	// An expired entry is refetched: with RsshTokenTTL 1s, once the entry
+	// says it was fetched two seconds ago. The test moves the clock by
+	// restamping the entry (envmap's rssh-fetched attribute, RFC 3339)
+	// instead of sleeping.
+	stamp := time.Now().Add(-2 * time.Second).UTC().Format(time.RFC3339Nano)
+	if n := testenv.SetKeyringAttr(t, w.bus, map[string]string{"rssh-env": "production"}, "rssh-fetched", stamp); n != 1 {
+		t.Fatalf("restamped %d cached production entries, want 1", n)
+	}
+	run(2, "restamped, within the default TTL")
 	run(3, "after the TTL", "-o", "RsshTokenTTL=1s")
 	if r := w.run(nil, rsshBin, "--token", "refresh", "production"); r.code != 0 || len(w.op.Runs(t)) != 4 {
 		t.Fatalf("--token refresh should run op once more: %s", r)

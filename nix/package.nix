@@ -12,7 +12,7 @@ buildGoModule rec {
     filter = path: type: !(lib.hasSuffix ".nix" path) && baseNameOf path != "flake.lock";
   };
 
-  vendorHash = "sha256-gKV68Z7A61DzDaQvRzq0J13+fRfuh5KEaOJRqZqg9LU=";
+  vendorHash = "sha256-8BYGEwXtzKH8DugA4zbdbwhWjGPsv1NCk+1NAb/sFbs=";
 
   subPackages = [ "cmd/rssh" ];
   env.CGO_ENABLED = 0;

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -97,7 +96,7 @@ func query(name string) ([]string, error) {
 	case "help":
 		return queries, nil
 	}
-	return nil, errors.New(fmt.Sprintf("unsupported query %q", name))
+	return nil, fmt.Errorf("unsupported query %q", name)
 }
 
 // runQuery prints the answer to -Q, one name a line, as ssh does.

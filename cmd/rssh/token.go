@@ -62,7 +62,7 @@ func planToken(cfg *config.Config, inv *invocation, getenv func(string) string) 
 	}
 	if p.env == "" {
 		if p.require {
-			return nil, &hintError{err: errors.New(fmt.Sprintf("--require-env: no environment is mapped to %s", cfg.Host)), hint: fmt.Sprintf("add 'SetEnv %s=<env>' to its Host block, or pass --env NAME", envVar)}
+			return nil, &hintError{err: fmt.Errorf("--require-env: no environment is mapped to %s", cfg.Host), hint: fmt.Sprintf("add 'SetEnv %s=<env>' to its Host block, or pass --env NAME", envVar)}
 		}
 		return p, nil
 	}
@@ -164,7 +164,7 @@ func refusedHandler(plan *tokenPlan, host string, std stdio) func(string) error 
 			fix = "add 'AcceptEnv LANG LC_*' to the server's sshd_config (Debian and Ubuntu ship it)"
 		}
 		if plan.require {
-			return &hintError{err: errors.New(fmt.Sprintf("%s refused %s (environment %s) and the token is required: not running the command", host, name, plan.env)), hint: fix}
+			return &hintError{err: fmt.Errorf("%s refused %s (environment %s) and the token is required: not running the command", host, name, plan.env), hint: fix}
 		}
 		fmt.Fprintf(std.err, "rssh: %s refused %s: the session runs without the %s token; to fix: %s\n", host, name, plan.env, fix)
 		return nil
@@ -211,7 +211,7 @@ func runToken(args []string, std stdio, getenv func(string) string) int {
 			tok.Wipe()
 		}
 	default:
-		err = &hintError{err: errors.New(fmt.Sprintf("--token %s: unknown command or wrong arguments", strings.Join(args, " "))), hint: "rssh --token list | clear [ENV] | refresh ENV"}
+		err = &hintError{err: fmt.Errorf("--token %s: unknown command or wrong arguments", strings.Join(args, " ")), hint: "rssh --token list | clear [ENV] | refresh ENV"}
 	}
 	if err != nil {
 		fail(std.err, err)

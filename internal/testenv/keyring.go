@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/keybase/dbus"
 )
 
 // Sandbox is a private HOME, TMPDIR and XDG dirs under one root (short:
@@ -176,4 +178,43 @@ func ScanForSecrets(t TB, tokens map[string]string, dirs ...string) {
 	if files == 0 {
 		t.Errorf("the scan of %v found no files at all: is it looking in the right place?", dirs)
 	}
+}
+
+// SetKeyringAttr sets the attribute name to value on every item of the
+// Secret Service on the bus at addr whose attributes include all of match,
+// keeping the items' other attributes and secrets, and returns how many
+// items it changed. A test uses it to change what a stored entry says (its
+// fetch time, to move the clock without sleeping) from outside the code
+// under test.
+func SetKeyringAttr(t TB, addr string, match map[string]string, name, value string) int {
+	t.Helper()
+	conn, err := dbus.Dial(addr)
+	if err != nil {
+		t.Fatalf("dialing the test bus: %v", err)
+	}
+	defer conn.Close()
+	if err := conn.Auth(nil); err != nil {
+		t.Fatalf("authenticating to the test bus: %v", err)
+	}
+	if err := conn.Hello(); err != nil {
+		t.Fatalf("the test bus: %v", err)
+	}
+	var unlocked, locked []dbus.ObjectPath
+	err = conn.Object("org.freedesktop.secrets", "/org/freedesktop/secrets").
+		Call("org.freedesktop.Secret.Service.SearchItems", 0, match).Store(&unlocked, &locked)
+	if err != nil {
+		t.Fatalf("searching the Secret Service for %v: %v", match, err)
+	}
+	for _, p := range append(unlocked, locked...) {
+		item := conn.Object("org.freedesktop.secrets", p)
+		var attrs map[string]string
+		if err := item.StoreProperty("org.freedesktop.Secret.Item.Attributes", &attrs); err != nil {
+			t.Fatalf("reading %s's attributes: %v", p, err)
+		}
+		attrs[name] = value
+		if err := item.SetProperty("org.freedesktop.Secret.Item.Attributes", dbus.MakeVariant(attrs)); err != nil {
+			t.Fatalf("setting %s's attributes: %v", p, err)
+		}
+	}
+	return len(unlocked) + len(locked)
 }

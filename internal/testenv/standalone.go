@@ -75,7 +75,7 @@ func RunStandalone(name string, run func(tb *Standalone) error) {
 func BuildRSSH(dir string) (string, error) {
 	bin := filepath.Join(dir, "rssh")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/rssh/rssh/cmd/rssh").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building rssh: %v\n%s", err, out)
+		return "", fmt.Errorf("building rssh: %w\n%s", err, out)
 	}
 	return bin, nil
 }

@@ -354,7 +354,7 @@ func WaitSocket(path string, exited <-chan struct{}, d time.Duration) error {
 		case <-exited:
 			return errors.New("process exited")
 		case <-ctx.Done():
-			return fmt.Errorf("socket %s not ready after %v: %v", path, d, err)
+			return fmt.Errorf("socket %s not ready after %v: %w", path, d, err)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
