@@ -45,15 +45,6 @@ var knownDifferences = []struct {
 	Keyword, Value string // Value is a regexp over the atom's value; "" matches any
 	Reason         string
 }{
-	{"userknownhostsfile", `(?i)^none$`, "host-key check with no known_hosts file panics in rssh (sshproxy/hostkey.go); being fixed on branch hk"},
-	{"globalknownhostsfile", `(?i)^none$`, "host-key check with no known_hosts file panics in rssh (sshproxy/hostkey.go); being fixed on branch hk"},
-	{"hostkeyalgorithms", "", "rssh reads HostKeyAlgorithms but does not restrict the negotiation by it; being fixed on branch hk"},
-	{"pubkeyacceptedalgorithms", "", "rssh reads PubkeyAcceptedAlgorithms but does not restrict the keys it offers; being fixed on branch hk"},
-	{"pubkeyacceptedkeytypes", "", "alias of PubkeyAcceptedAlgorithms; being fixed on branch hk"},
-	{"knownhostscommand", "", "rssh does not run KnownHostsCommand; being fixed on branch hk"},
-	{"identityfile", "", "a missing IdentityFile ends rssh's run where ssh warns and tries the next; being fixed on branch hk"},
-	{"identityfile2", "", "as IdentityFile; being fixed on branch hk"},
-	{"-i", "", "as IdentityFile; being fixed on branch hk"},
 	{"revokedhostkeys", "", "rssh does not read RevokedHostKeys; being fixed on branch certs"},
 	{"certificatefile", "", "certificates; being fixed on branch certs"},
 	{"remoteforward", "", "remote forwarding; being fixed on branch fwd"},
@@ -92,9 +83,11 @@ func TestDifferentialKnownTable(t *testing.T) {
 		atoms []atom
 		known bool
 	}{
-		{[]atom{{Args: []string{"-i", "{NOKEY}"}}}, true},
-		{[]atom{{Args: []string{"-i{NOKEY}"}}}, true},
-		{[]atom{{Args: []string{"-o", "UserKnownHostsFile none"}}}, true},
+		// Fixed (missing -i, no user known_hosts): no longer excused.
+		{[]atom{{Args: []string{"-i", "{NOKEY}"}}}, false},
+		{[]atom{{Args: []string{"-o", "UserKnownHostsFile none"}}}, false},
+		{[]atom{{Args: []string{"-X"}}}, true},
+		{[]atom{{Args: []string{"-o", "LocalCommand true"}}}, true},
 		{[]atom{{File: "userknownhostsfile /dev/null"}}, false},
 		{[]atom{{Args: []string{"-oIPQoS=bogus"}}}, false},
 		{[]atom{{Args: []string{"-C"}}, {Args: []string{"-oRsshTokenTTL=1h"}}}, true},
