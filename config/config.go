@@ -57,6 +57,9 @@ type Request struct {
 	// ConfigFile is -F: "" reads the user file and the system file; "none"
 	// reads no file; anything else reads only that file.
 	ConfigFile string
+	// HasCommand says a remote command follows the destination on the
+	// command line (ssh then turns UpdateHostKeys=ask off, and -G shows it).
+	HasCommand bool
 
 	// Environment. Zero values mean the real ones; tests set them.
 	Home         string // the local user's home directory

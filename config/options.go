@@ -78,6 +78,10 @@ type options struct {
 	sendEnv   []string
 	setEnv    []string
 	setEnvPos Pos
+
+	// kept holds the keywords rssh does not act on, as given (first value
+	// wins, as readconf.c), for -G to print as ssh does (dumpkeys.go).
+	kept map[string][]string
 }
 
 // sval is a string option with where it was set.

@@ -29,6 +29,8 @@ type resolver struct {
 	origHost  string // the host as given (%n, Match originalhost)
 	finalPass bool
 	wantFinal bool
+	// hasCommand: a remote command was given on the command line.
+	hasCommand bool
 
 	home      string // passwd home: ~ and %d
 	envHome   string // $HOME: ~ in Include globs
@@ -637,7 +639,11 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 			o.setEnv = append(o.setEnv, arg)
 		}
 	default:
+		given := av
 		err = checkIgnored(keyword, k, &av, str, pos)
+		if err == nil {
+			r.keep(keyword, k, given[:len(given)-len(av)], str, act)
+		}
 	}
 	if err != nil {
 		return err

@@ -41,6 +41,7 @@ type invocation struct {
 	env         string // --env: an environment name, "none", or "" when not given
 	requireEnv  bool   // --require-env
 	query       string // -Q
+	dumpOwn     bool   // --rssh: -G also prints rssh's own settings
 	// warnings are printed before anything else runs, as ssh prints them
 	// while reading its arguments (a -i file that is not there).
 	warnings []string
@@ -363,6 +364,8 @@ func (inv *invocation) longOption(name, value string, hasValue bool) error {
 		inv.env = value
 	case name == "require-env" && !hasValue:
 		inv.requireEnv = true
+	case name == "rssh" && !hasValue:
+		inv.dumpOwn = true
 	default:
 		return &usageError{fmt.Sprintf("unknown option --%s", name)}
 	}
