@@ -60,6 +60,9 @@ type Request struct {
 	// HasCommand says a remote command follows the destination on the
 	// command line (ssh then turns UpdateHostKeys=ask off, and -G shows it).
 	HasCommand bool
+	// StdioForward says -W was given: ClearAllForwardings and
+	// ExitOnForwardFailure then default to yes (still first value wins).
+	StdioForward bool
 
 	// Environment. Zero values mean the real ones; tests set them.
 	Home         string // the local user's home directory

@@ -31,6 +31,8 @@ type resolver struct {
 	wantFinal bool
 	// hasCommand: a remote command was given on the command line.
 	hasCommand bool
+	// stdioForward: -W was given.
+	stdioForward bool
 
 	home      string // passwd home: ~ and %d
 	envHome   string // $HOME: ~ in Include globs

@@ -33,7 +33,7 @@ func Resolve(req Request) (*Config, error) {
 	if req.Host == "" {
 		return nil, errorf(Pos{File: "command-line"}, "no destination host")
 	}
-	r := &resolver{o: newOptions(), host: req.Host, origHost: req.Host, hasCommand: req.HasCommand}
+	r := &resolver{o: newOptions(), host: req.Host, origHost: req.Host, hasCommand: req.HasCommand, stdioForward: req.StdioForward}
 	if err := r.environment(req); err != nil {
 		return nil, err
 	}
@@ -323,6 +323,15 @@ func (r *resolver) finish(host string) (*Config, error) {
 		c.KnownHostsCommand = o.knownHostsCommand.v
 	}
 	c.dump.warnWeakSet = o.warnWeakCrypto != -1
+	if r.stdioForward {
+		// -W changes these defaults only: a config or -o may still set them.
+		if o.exitOnFwdFailure == -1 {
+			o.exitOnFwdFailure = 1
+		}
+		if o.clearForwardings == -1 {
+			o.clearForwardings = 1
+		}
+	}
 	if err := fillDefaults(o); err != nil {
 		return nil, err
 	}

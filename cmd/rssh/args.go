@@ -260,8 +260,6 @@ func parseArgs(args []string) (*invocation, error) {
 					inv.stdioTarget = val
 					setDirect("RequestTTY", "no")
 					setDirect("SessionType", "none")
-					setDirect("ClearAllForwardings", "yes")
-					setDirect("ExitOnForwardFailure", "yes")
 				case 'S':
 					if val != "none" {
 						return unsupported("-S (connection sharing)")

@@ -46,7 +46,7 @@ func TestParseArgs(t *testing.T) {
 		{args: []string{"-G", "-F", "/dev/null", "host"}, host: "host",
 			check: func(i *invocation) bool { return i.mode == modeDumpConfig && i.configFile == "/dev/null" }},
 		{args: []string{"-W", "h:22", "jump"}, host: "jump",
-			options: []string{"RequestTTY no", "SessionType none", "ClearAllForwardings yes", "ExitOnForwardFailure yes"},
+			options: []string{"RequestTTY no", "SessionType none"},
 			check:   func(i *invocation) bool { return i.stdioTarget == "h:22" }},
 		{args: []string{"--", "host", "-x"}, host: "host", command: []string{"-x"}},
 		{args: []string{"-V"}, check: func(i *invocation) bool { return i.mode == modeVersion }},

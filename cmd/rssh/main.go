@@ -83,7 +83,7 @@ func run(args []string, std stdio, getenv func(string) string) int {
 	case modeQuery:
 		return runQuery(inv.query, std)
 	}
-	cfg, err := config.Resolve(config.Request{Host: inv.host, Options: inv.options, ConfigFile: inv.configFile, HasCommand: len(inv.command) > 0})
+	cfg, err := config.Resolve(config.Request{Host: inv.host, Options: inv.options, ConfigFile: inv.configFile, HasCommand: len(inv.command) > 0, StdioForward: inv.stdioTarget != ""})
 	if err != nil {
 		fail(std.err, err)
 		return sshproxy.ExitFailure
