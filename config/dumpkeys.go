@@ -12,8 +12,10 @@ import (
 // each value. Their arguments were validated by checkIgnored.
 
 // keep records a kept keyword's arguments: the first active line wins, as
-// in readconf.c, except StreamLocalBindMask, which OpenSSH sets from every
-// line, active or not, so the last one wins.
+// in readconf.c, with its quirks: StreamLocalBindMask is set from every
+// line, active or not (the last wins), SyslogFacility from the first line
+// active or not, LogVerbose keeps one argument, and a "none" time leaves
+// the option unset.
 func (r *resolver) keep(keyword string, k kind, args []string, str string, act bool) {
 	o := r.o
 	if k == kAny {
@@ -25,14 +27,28 @@ func (r *resolver) keep(keyword string, k kind, args []string, str string, act b
 	if k == kCommand {
 		args = []string{strings.TrimLeft(str, whitespace+"=")}
 	}
-	if keyword == "streamlocalbindmask" {
+	switch keyword {
+	case "streamlocalbindmask":
 		o.kept[keyword] = args
+		return
+	case "syslogfacility":
+		// Set from the first line, active or not.
+		if _, ok := o.kept[keyword]; !ok {
+			o.kept[keyword] = args
+		}
 		return
 	}
 	if !act {
 		return
 	}
 	switch keyword {
+	case "logverbose":
+		// 9.2 keeps only the first argument of the first active line
+		// (its "*uintptr == 0" test sits inside the loop).
+		if _, ok := o.kept[keyword]; !ok && len(args) > 0 {
+			o.kept[keyword] = args[:1]
+		}
+		return
 	case "rekeylimit":
 		// The limit and the interval are two options, each first-wins;
 		// an interval of "none" leaves the interval unset.
@@ -48,6 +64,9 @@ func (r *resolver) keep(keyword string, k kind, args []string, str string, act b
 		}
 		o.kept[keyword] = k
 		return
+	}
+	if k == kTime && len(args) > 0 && args[0] == "none" {
+		return // parse_time stores -1 for none: still unset
 	}
 	if _, ok := o.kept[keyword]; !ok {
 		o.kept[keyword] = args
