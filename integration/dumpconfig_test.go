@@ -67,6 +67,16 @@ Host *
 		if want.stdout != got.stdout {
 			t.Errorf("%q: rssh -G differs from ssh -G (- ssh, + rssh):\n%s", args, lineDiff(want.stdout, got.stdout))
 		}
+		// The output read back as the config, for the same host (its
+		// "host" line), gives the same output in ssh and rssh.
+		host, _, _ := strings.Cut(strings.TrimPrefix(got.stdout, "host "), "\n")
+		back := w.writeFile("readback", got.stdout)
+		want = w.ssh(nil, "-G", "-F", back, host)
+		got = w.run(nil, rsshBin, "-G", "-F", back, host)
+		if want.code != got.code || want.stdout != got.stdout {
+			t.Errorf("%q: -G of the -G output: ssh exit %d, rssh exit %d (%s); differs (- ssh, + rssh):\n%s",
+				args, want.code, got.code, got.stderr, lineDiff(want.stdout, got.stdout))
+		}
 	}
 }
 
