@@ -16,6 +16,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -40,9 +41,55 @@ func (p Pos) String() string {
 type Error struct {
 	Pos Pos
 	Msg string
+
+	// fatal errors stop reading at once (OpenSSH's fatal(), and rssh's
+	// own bounds); the others are counted, as ssh counts bad lines.
+	fatal bool
 }
 
 func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
+
+// BadOptions is what reading a file with bad lines returns, as ssh
+// reports it: every bad line, then "FILE: terminating, N bad configuration
+// options", N counting File's own (an included file's bad lines end the
+// reading at its end, after those of the including file read so far). With
+// N zero, reading ended at a fatal error, the last of Errs, and there is no
+// terminating line. errors.As finds the first *Error in it.
+type BadOptions struct {
+	Errs []*Error
+	File string
+	N    int
+}
+
+// Terminating is ssh's last line: "FILE: terminating, N bad configuration
+// options", or "" after a fatal error.
+func (b *BadOptions) Terminating() string {
+	if b.N == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s: terminating, %d bad configuration options", b.File, b.N)
+}
+
+// Error is every line in one: "f:1: …; f:3: …; f: terminating, 2 bad
+// configuration options". The rssh command prints them one per line.
+func (b *BadOptions) Error() string {
+	var parts []string
+	for _, e := range b.Errs {
+		parts = append(parts, e.Error())
+	}
+	if t := b.Terminating(); t != "" {
+		parts = append(parts, t)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (b *BadOptions) Unwrap() []error {
+	out := make([]error, len(b.Errs))
+	for i, e := range b.Errs {
+		out[i] = e
+	}
+	return out
+}
 
 // Request is what the command line says about one destination.
 type Request struct {

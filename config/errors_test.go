@@ -24,10 +24,10 @@ func TestErrors(t *testing.T) {
 		sshToo  bool   // ssh -G must fail as well
 	}{
 		{"unknown match criterion", "Host x\n  User a\nMatch foo bar\n", nil, "h", 3, "", "unsupported match attribute foo", true},
-		{"bad port", "Host *\n\tPort 70000\n", nil, "h", 2, "", `bad port "70000"`, true},
+		{"bad port", "Host *\n\tPort 70000\n", nil, "h", 2, "", `bad port '70000'`, true},
 		{"bad port in a block that does not apply", "Host other\n Port 0\n", nil, "h", 2, "", "bad port", true},
 		{"unknown keyword", "User a\nBogusOption yes\n", nil, "h", 2, "", "bad configuration option: bogusoption", true},
-		{"unknown keyword in a block that does not apply", "Host nomatch\n  UseKeychain yes\n", nil, "h", 2, "", "bad configuration option", true},
+		{"unknown keyword in a block that does not apply", "Host nomatch\n  NoSuchKeyword yes\n", nil, "h", 2, "", "bad configuration option", true},
 		{"unterminated quote", "User \"abc\n", nil, "h", 1, "", "invalid quotes", true},
 		{"extra arguments", "User a b\n", nil, "h", 1, "", "extra arguments", true},
 		{"match all combined", "Match all host x\n", nil, "h", 1, "", "cannot be combined", true},
@@ -43,7 +43,7 @@ func TestErrors(t *testing.T) {
 		{"unknown percent token", "RemoteCommand echo %j\n", nil, "h", 1, "", "unknown %-token %j", true},
 		{"unknown token in match exec", "Match exec \"echo %z\"\n", nil, "h", 1, "", "unknown %-token %z", true},
 		{"include loop", "Include $TMP/config\n", nil, "h", 1, "", "too many recursive configuration includes", true},
-		{"command-line bad port", "", []string{"Port=99999"}, "h", 0, "command-line", `bad port "99999"`, true},
+		{"command-line bad port", "", []string{"Port=99999"}, "h", 0, "command-line", `bad port '99999'`, true},
 		{"command-line host", "", []string{"Host x"}, "h", 0, "command-line", "not supported as a command-line option", true},
 		{"command-line unknown", "", []string{"Bogus 1"}, "h", 0, "command-line", "bad configuration option", true},
 		{"canonicalize with domains", "CanonicalizeHostname yes\nCanonicalDomains example.com\n", nil, "h", 1, "", "not supported by rssh", false},

@@ -117,3 +117,9 @@ func AllKeywords() []string {
 	sort.Strings(out)
 	return out
 }
+
+func init() {
+	for k, v := range platformKeywords {
+		keywords[k] = v
+	}
+}

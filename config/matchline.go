@@ -132,7 +132,7 @@ func (r *resolver) matchLine(str string, pos Pos) (bool, string, error) {
 				'i': r.uid,
 			}, false)
 			if err != nil {
-				return false, "", errorf(pos, "match exec: %v", err)
+				return false, "", fatalf(pos, "match exec: %v", err)
 			}
 			if !result {
 				// A criterion before this one failed: OpenSSH skips the

@@ -327,3 +327,10 @@ var logLevels = []multi{{"SILENT", 0}, {"QUIET", 0}, {"FATAL", 1}, {"ERROR", 2},
 func errorf(pos Pos, format string, args ...any) *Error {
 	return &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)}
 }
+
+// fatalf builds an error that stops reading at once, as OpenSSH's fatal().
+func fatalf(pos Pos, format string, args ...any) *Error {
+	e := errorf(pos, format, args...)
+	e.fatal = true
+	return e
+}

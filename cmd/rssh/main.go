@@ -491,6 +491,17 @@ func splitHostPort(s string) (string, int, error) {
 // fail prints an error in rssh's one voice, with a hint line when the error
 // knows the fix.
 func fail(w io.Writer, err error) {
+	// Bad config lines as ssh reports them: each, then the count.
+	var bad *config.BadOptions
+	if errors.As(err, &bad) {
+		for _, e := range bad.Errs {
+			fmt.Fprintf(w, "rssh: %v\n", e)
+		}
+		if t := bad.Terminating(); t != "" {
+			fmt.Fprintf(w, "rssh: %s\n", t)
+		}
+		return
+	}
 	fmt.Fprintf(w, "rssh: %v\n", err)
 	var h interface{ HintText() string }
 	if errors.As(err, &h) && h.HintText() != "" {
