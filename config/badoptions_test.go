@@ -44,6 +44,9 @@ func TestBadOptionsAsSSH(t *testing.T) {
 			"config": "Bogus1 x\nInclude $TMP/inc\nBogus2 y\n",
 			"inc":    "Port x\nFoo 1\nBar 2\n",
 		}},
+		// One bad line of each kind rssh checks (the values of keywords
+		// rssh only keeps for -G are checked elsewhere).
+		{"sweep", map[string]string{"config": "Port\nPort 0\nPort abc\nUser\nHostName\nCiphers aes128-ctr,rot13\nMACs hmac-foo\nKexAlgorithms foo\nHostKeyAlgorithms foo\nPubkeyAcceptedAlgorithms foo\nLogLevel loud\nConnectTimeout\nConnectTimeout 5x\nServerAliveInterval -1\nServerAliveCountMax x\nConnectionAttempts 99999999999\nNumberOfPasswordPrompts -1\nEscapeChar ab\nAddKeysToAgent maybe\nAddKeysToAgent confirm xx\nIdentityFile\nCertificateFile\nLocalForward 80\nLocalForward a b\nRemoteForward x:y:z\nDynamicForward a:b:c\nSendEnv A=B\nSetEnv NOEQ\nProxyJump u@h:0\nIdentityAgent ${NOPE\nUserKnownHostsFile a none\nCanonicalDomains a none\nCanonicalizePermittedCNAMEs bad\nCanonicalizeMaxDots x\nStreamLocalBindMask\nPermitRemoteOpen\nLogVerbose a none\nRequestTTY sometimes\nSessionType x\nPubkeyAuthentication maybe\nCompression maybe\nStrictHostKeyChecking perhaps\nAddressFamily inet7\nInclude\nGSSAPIAuthentication x\nForwardX11 x\nTunnel x\nRequiredRSASize x\n"}},
 		{"UseKeychain off Apple", map[string]string{"config": "Host *\n  UseKeychain yes\n  AddKeysToAgent yes\n"}},
 	}
 	for _, tt := range tests {

@@ -248,7 +248,7 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 				n = n[1:]
 			}
 			if !valid(n) {
-				return errorf(pos, "bad %s %q", what, arg)
+				return errorf(pos, "bad %s '%s'", what, arg)
 			}
 		}
 		setStr(p, arg)
@@ -421,7 +421,7 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 			} else if arg != "*" {
 				c := strings.IndexByte(arg, ':')
 				if c < 0 || c == len(arg)-1 {
-					return errorf(pos, "invalid permitted cname %q", arg)
+					return errorf(pos, "invalid permitted CNAME \"%s\"", arg)
 				}
 			}
 			if act && !had {
@@ -467,7 +467,7 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		arg, _ := next()
 		v, ok := parseMulti(arg, logLevels)
 		if !ok {
-			return errorf(pos, "unsupported log level %q", arg)
+			return errorf(pos, "unsupported log level '%s'", arg)
 		}
 		setInt(&o.logLevel, v)
 	case "escapechar":
@@ -484,7 +484,7 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		case arg[0] == '^' && len(arg) == 2 && arg[1] >= 64 && arg[1] < 128:
 			v = int(arg[1]) & 31
 		default:
-			return errorf(pos, "bad escape character %q", arg)
+			return errorf(pos, "bad escape character")
 		}
 		setInt(&o.escapeChar, v)
 	case "addkeystoagent":
@@ -502,11 +502,11 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 			}
 		case !ok && !has2:
 			if life = convtime(arg); life == -1 {
-				return errorf(pos, "unsupported option %q", arg)
+				return errorf(pos, "unsupported option")
 			}
 			v = 1
 		case !ok || has2:
-			return errorf(pos, "unsupported option %q", strings.TrimSpace(arg+" "+arg2))
+			return errorf(pos, "unsupported option")
 		}
 		if act && o.addKeys == -1 {
 			o.addKeys = v
@@ -554,11 +554,11 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 			}
 		}
 	case "ciphers":
-		err = parseAlgsTo(&o.ciphers, func(s string) bool { return namesValid(s, allCiphers) }, "cipher spec")
+		err = parseAlgsTo(&o.ciphers, func(s string) bool { return namesValid(s, allCiphers) }, "SSH2 cipher spec")
 	case "macs":
-		err = parseAlgsTo(&o.macs, func(s string) bool { return namesValid(s, allMACs) }, "mac spec")
+		err = parseAlgsTo(&o.macs, func(s string) bool { return namesValid(s, allMACs) }, "SSH2 MAC spec")
 	case "kexalgorithms":
-		err = parseAlgsTo(&o.kex, func(s string) bool { return namesValid(s, allKex) }, "kexalgorithms")
+		err = parseAlgsTo(&o.kex, func(s string) bool { return namesValid(s, allKex) }, "SSH2 KexAlgorithms")
 	case "hostkeyalgorithms":
 		err = parseAlgsTo(&o.hostKeyAlgs, keyNamesValid, "key types")
 	case "pubkeyacceptedalgorithms":
@@ -610,7 +610,7 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		}
 		fwd, ok := parseForward(spec, dynamic, remote)
 		if !ok {
-			return errorf(pos, "bad forwarding specification %q", strings.TrimSpace(strings.Join(append([]string{arg}, av...), " ")))
+			return errorf(pos, "bad forwarding specification")
 		}
 		if act {
 			if remote {
@@ -623,7 +623,7 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		for len(av) > 0 {
 			arg, _ := next()
 			if arg == "" || strings.Contains(arg, "=") {
-				return errorf(pos, "invalid environment name %q", arg)
+				return errorf(pos, "invalid environment name")
 			}
 			if !act {
 				continue
@@ -647,7 +647,7 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		for len(av) > 0 {
 			arg, _ := next()
 			if !strings.Contains(arg, "=") {
-				return errorf(pos, "invalid setenv %q", arg)
+				return errorf(pos, "invalid SetEnv")
 			}
 			if !act || had {
 				continue
