@@ -235,6 +235,9 @@ func TestGoldenAgainstSSH(t *testing.T) {
 				if strings.Join(want, "\n") != strings.Join(got, "\n") {
 					t.Errorf("args %q: -G differs (- ssh, + rssh):\n%s", line, diffLines(want, got))
 				}
+				if err := inKeywordOrder(got); err != "" {
+					t.Errorf("args %q: %s", line, err)
+				}
 				if readBack(t, sshPath, tmp, fmt.Sprintf("readback-%d", pairs), req, b.String(), line) {
 					readBacks++
 				}
@@ -286,4 +289,26 @@ func readBack(t *testing.T, sshPath, tmp, name string, orig Request, dump, line 
 		t.Errorf("args %q: -G of the -G output differs (- ssh, + rssh):\n%s", line, diffLines(want, got))
 	}
 	return true
+}
+
+// inKeywordOrder checks that each line's key is one Keywords lists, in its
+// order.
+func inKeywordOrder(lines []string) string {
+	idx := map[string]int{}
+	for i, k := range Keywords() {
+		idx[k] = i
+	}
+	last := 0
+	for _, l := range lines {
+		k, _, _ := strings.Cut(l, " ")
+		i, ok := idx[k]
+		if !ok {
+			return fmt.Sprintf("key %q is not in Keywords()", k)
+		}
+		if i < last {
+			return fmt.Sprintf("key %q out of Keywords() order", k)
+		}
+		last = i
+	}
+	return ""
 }

@@ -912,21 +912,35 @@ func (c *Config) Dump(w io.Writer) error {
 	return err
 }
 
-// Keywords returns the lowercase keywords Dump prints, in ssh -G's order,
-// less NewerKeywords.
+// Keywords returns the keywords Dump prints, in ssh -G's order: every one
+// OpenSSH 9.2's ssh -G prints (as Debian builds it), those printed only
+// when set included, less NewerKeywords (printed only when set).
 func Keywords() []string {
 	return []string{
-		"host", "user", "hostname", "port", "addressfamily", "batchmode", "compression",
-		"clearallforwardings", "exitonforwardfailure", "gatewayports", "hashknownhosts", "identitiesonly",
-		"kbdinteractiveauthentication", "passwordauthentication", "pubkeyauthentication",
-		"requesttty", "sessiontype", "stdinnull", "forkafterauthentication", "stricthostkeychecking", "tcpkeepalive",
-		"enableescapecommandline", "connectionattempts", "numberofpasswordprompts", "serveralivecountmax",
-		"serveraliveinterval", "bindaddress", "bindinterface", "ciphers", "hostkeyalgorithms", "hostkeyalias",
-		"identityagent", "kexalgorithms", "remotecommand", "loglevel", "macs",
-		"pubkeyacceptedalgorithms", "dynamicforward", "localforward", "remoteforward",
-		"identityfile", "certificatefile", "globalknownhostsfile", "userknownhostsfile",
-		"sendenv", "setenv", "addkeystoagent", "forwardagent", "connecttimeout", "escapechar",
-		"proxycommand", "proxyjump",
+		"host", "user", "hostname", "port", "addressfamily", "batchmode",
+		"canonicalizefallbacklocal", "canonicalizehostname", "checkhostip", "compression",
+		"controlmaster", "enablesshkeysign", "clearallforwardings", "exitonforwardfailure",
+		"fingerprinthash", "forwardx11", "forwardx11trusted", "gatewayports", "gssapiauthentication",
+		"gssapikeyexchange", "gssapidelegatecredentials", "gssapitrustdns",
+		"gssapirenewalforcesrekey", "gssapiclientidentity", "gssapiserveridentity",
+		"gssapikexalgorithms", "hashknownhosts", "hostbasedauthentication", "identitiesonly",
+		"kbdinteractiveauthentication", "nohostauthenticationforlocalhost", "passwordauthentication",
+		"permitlocalcommand", "proxyusefdpass", "pubkeyauthentication", "requesttty", "sessiontype",
+		"stdinnull", "forkafterauthentication", "streamlocalbindunlink", "stricthostkeychecking",
+		"tcpkeepalive", "tunnel", "verifyhostkeydns", "visualhostkey", "updatehostkeys",
+		"enableescapecommandline", "canonicalizemaxdots", "connectionattempts", "forwardx11timeout",
+		"numberofpasswordprompts", "serveralivecountmax", "serveraliveinterval", "requiredrsasize",
+		"bindaddress", "bindinterface", "ciphers", "controlpath", "hostkeyalgorithms",
+		"hostkeyalias", "hostbasedacceptedalgorithms", "identityagent", "ignoreunknown",
+		"kbdinteractivedevices", "kexalgorithms", "casignaturealgorithms", "localcommand",
+		"remotecommand", "loglevel", "macs", "pkcs11provider", "securitykeyprovider",
+		"preferredauthentications", "pubkeyacceptedalgorithms", "revokedhostkeys", "xauthlocation",
+		"knownhostscommand", "dynamicforward", "localforward", "remoteforward", "identityfile",
+		"canonicaldomains", "certificatefile", "globalknownhostsfile", "userknownhostsfile",
+		"sendenv", "setenv", "logverbose", "permitremoteopen", "addkeystoagent", "forwardagent",
+		"connecttimeout", "tunneldevice", "canonicalizePermittedcnames", "controlpersist",
+		"escapechar", "ipqos", "rekeylimit", "streamlocalbindmask", "syslogfacility", "proxycommand",
+		"proxyjump",
 	}
 }
 
