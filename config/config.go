@@ -1,8 +1,9 @@
 // Package config resolves OpenSSH client configuration the way OpenSSH's
 // readconf.c does: command-line options first, then the user's file, then the
 // system file, first value wins, with Host and Match blocks, Include, and the
-// per-keyword %-token and ~ expansion. `rssh -G` prints the result in the
-// format of `ssh -G`, and a golden test holds the two equal.
+// per-keyword %-token and ~ expansion. `rssh -G` prints the result as
+// `ssh -G` does, every key in its order, and a golden test holds the two
+// equal, whole.
 //
 // Two details surprise people and are kept on purpose because ssh does
 // them: Host patterns match the host as typed case-sensitively (Match host
