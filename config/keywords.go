@@ -93,6 +93,7 @@ var canonical = map[string]string{
 	"identityfile2":                   "identityfile",
 	"keepalive":                       "tcpkeepalive",
 	"pubkeyacceptedkeytypes":          "pubkeyacceptedalgorithms",
+	"hostbasedkeytypes":               "hostbasedacceptedalgorithms",
 	"protocolkeepalives":              "serveraliveinterval", // Debian
 	"setuptimeout":                    "serveraliveinterval", // Debian
 }
