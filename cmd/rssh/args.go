@@ -341,6 +341,9 @@ func parseArgs(args []string) (*invocation, error) {
 		inv.options = append(inv.options, k+" "+quote(direct[k]))
 	}
 	inv.options = append(inv.options, ordered...)
+	if inv.dumpOwn && inv.mode != modeDumpConfig {
+		return nil, &usageError{"--rssh goes with -G"}
+	}
 	return inv, nil
 }
 
