@@ -797,8 +797,8 @@ func (c *Config) fill(o *options) {
 	if v, ok := o.keptString("xauthlocation", defXAuthLocation, false); ok {
 		add("xauthlocation", v)
 	}
-	if v, ok := o.keptString("knownhostscommand", "", true); ok {
-		add("knownhostscommand", v)
+	if o.knownHostsCommand != nil && !strings.EqualFold(o.knownHostsCommand.v, "none") {
+		add("knownhostscommand", o.knownHostsCommand.v)
 	}
 	d.lines = append(d.lines, dumpForwards("dynamicforward", o.localFwds)...)
 	d.lines = append(d.lines, dumpForwards("localforward", o.localFwds)...)
