@@ -1,8 +1,9 @@
 // Package config resolves OpenSSH client configuration the way OpenSSH's
 // readconf.c does: command-line options first, then the user's file, then the
 // system file, first value wins, with Host and Match blocks, Include, and the
-// per-keyword %-token and ~ expansion. `rssh -G` prints the result in the
-// format of `ssh -G`, and a golden test holds the two equal.
+// per-keyword %-token and ~ expansion. `rssh -G` prints the result as
+// `ssh -G` does, every key in its order, and a golden test holds the two
+// equal, whole.
 //
 // Two details surprise people and are kept on purpose because ssh does
 // them: Host patterns match the host as typed case-sensitively (Match host
@@ -16,6 +17,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -40,9 +42,55 @@ func (p Pos) String() string {
 type Error struct {
 	Pos Pos
 	Msg string
+
+	// fatal errors stop reading at once (OpenSSH's fatal(), and rssh's
+	// own bounds); the others are counted, as ssh counts bad lines.
+	fatal bool
 }
 
 func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
+
+// BadOptions is what reading a file with bad lines returns, as ssh
+// reports it: every bad line, then "FILE: terminating, N bad configuration
+// options", N counting File's own (an included file's bad lines end the
+// reading at its end, after those of the including file read so far). With
+// N zero, reading ended at a fatal error, the last of Errs, and there is no
+// terminating line. errors.As finds the first *Error in it.
+type BadOptions struct {
+	Errs []*Error
+	File string
+	N    int
+}
+
+// Terminating is ssh's last line: "FILE: terminating, N bad configuration
+// options", or "" after a fatal error.
+func (b *BadOptions) Terminating() string {
+	if b.N == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s: terminating, %d bad configuration options", b.File, b.N)
+}
+
+// Error is every line in one: "f:1: …; f:3: …; f: terminating, 2 bad
+// configuration options". The rssh command prints them one per line.
+func (b *BadOptions) Error() string {
+	var parts []string
+	for _, e := range b.Errs {
+		parts = append(parts, e.Error())
+	}
+	if t := b.Terminating(); t != "" {
+		parts = append(parts, t)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (b *BadOptions) Unwrap() []error {
+	out := make([]error, len(b.Errs))
+	for i, e := range b.Errs {
+		out[i] = e
+	}
+	return out
+}
 
 // Request is what the command line says about one destination.
 type Request struct {
@@ -57,6 +105,12 @@ type Request struct {
 	// ConfigFile is -F: "" reads the user file and the system file; "none"
 	// reads no file; anything else reads only that file.
 	ConfigFile string
+	// HasCommand says a remote command follows the destination on the
+	// command line (ssh then turns UpdateHostKeys=ask off, and -G shows it).
+	HasCommand bool
+	// StdioForward says -W was given: ClearAllForwardings and
+	// ExitOnForwardFailure then default to yes (still first value wins).
+	StdioForward bool
 
 	// Environment. Zero values mean the real ones; tests set them.
 	Home         string // the local user's home directory

@@ -13,7 +13,9 @@ import (
 	"github.com/rssh/rssh/internal/testenv"
 )
 
-// The golden test holds Resolve+Dump equal to the real ssh -G on a corpus
+// The golden test holds Resolve+Dump equal to the real ssh -G, whole output
+// line for line and in order, and that output read back as a config equal
+// in both (readBack), on a corpus
 // of configurations. Each testdata/golden/*.txt case is a txtar-like file:
 // "-- name --" headers separate files; "args" lists one ssh argument set
 // per line (sh-like quoting), "config" is passed with -F, every other file
@@ -125,23 +127,10 @@ func toRequest(t *testing.T, args []string) Request {
 	return req
 }
 
-func keywordSet() map[string]bool {
-	m := map[string]bool{}
-	for _, k := range Keywords() {
-		m[k] = true
-	}
-	return m
-}
-
-func filterDump(out string, keep map[string]bool) []string {
-	var lines []string
-	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
-		k, _, _ := strings.Cut(l, " ")
-		if keep[k] {
-			lines = append(lines, l)
-		}
-	}
-	return lines
+// dumpLines splits -G output into its lines: the whole output is
+// compared, every key and its order.
+func dumpLines(out string) []string {
+	return strings.Split(strings.TrimRight(out, "\n"), "\n")
 }
 
 func diffLines(want, got []string) string {
@@ -178,8 +167,7 @@ func TestGoldenAgainstSSH(t *testing.T) {
 	if err != nil || len(cases) == 0 {
 		t.Fatalf("no golden cases: %v", err)
 	}
-	keep := keywordSet()
-	pairs := 0
+	pairs, readBacks := 0, 0
 	for _, file := range cases {
 		data, err := os.ReadFile(file)
 		if err != nil {
@@ -242,13 +230,85 @@ func TestGoldenAgainstSSH(t *testing.T) {
 				if err := conf.Dump(&b); err != nil {
 					t.Fatal(err)
 				}
-				want := filterDump(string(out), keep)
-				got := filterDump(b.String(), keep)
+				want := dumpLines(string(out))
+				got := dumpLines(b.String())
 				if strings.Join(want, "\n") != strings.Join(got, "\n") {
 					t.Errorf("args %q: -G differs (- ssh, + rssh):\n%s", line, diffLines(want, got))
+				}
+				if err := inKeywordOrder(got); err != "" {
+					t.Errorf("args %q: %s", line, err)
+				}
+				if readBack(t, sshPath, tmp, fmt.Sprintf("readback-%d", pairs), req, b.String(), line) {
+					readBacks++
 				}
 			}
 		})
 	}
-	t.Logf("%d (config, args) pairs", pairs)
+	t.Logf("%d (config, args) pairs, %d read back", pairs, readBacks)
+	if readBacks < pairs/2 {
+		t.Errorf("only %d of %d -G outputs read back as a config", readBacks, pairs)
+	}
+}
+
+// readBack feeds rssh's -G output back as the config (-F) to both ssh -G
+// and Resolve, for the same destination, as OpenSSH's regress
+// sshcfgparse.sh does with ssh's own: both must accept it and print the
+// same, or both refuse it.
+func readBack(t *testing.T, sshPath, tmp, name string, orig Request, dump, line string) bool {
+	t.Helper()
+	file := filepath.Join(tmp, name)
+	if err := os.WriteFile(file, []byte(dump), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(sshPath, "-G", "-F", file, orig.Host)
+	cmd.Env = append(os.Environ(), "HOME="+tmp)
+	cmd.Dir = tmp
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, sshErr := cmd.Output()
+	conf, err := Resolve(Request{Host: orig.Host, ConfigFile: file, Home: orig.Home,
+		EnvHome: orig.EnvHome, LocalUser: orig.LocalUser})
+	switch {
+	case sshErr != nil && err != nil:
+		// ssh -G quotes nothing, so a value with blanks, quotes or a
+		// control character does not read back: ssh's limit, kept.
+		t.Logf("args %q: -G output does not read back, in ssh (%s) nor rssh (%v)", line, strings.TrimSpace(stderr.String()), err)
+		return false
+	case sshErr != nil:
+		t.Errorf("args %q: ssh -G refuses rssh's -G output (%s) but rssh reads it back", line, strings.TrimSpace(stderr.String()))
+		return false
+	case err != nil:
+		t.Errorf("args %q: rssh cannot read back its -G output: %v (ssh can)", line, err)
+		return false
+	}
+	var b bytes.Buffer
+	if err := conf.Dump(&b); err != nil {
+		t.Fatal(err)
+	}
+	if want, got := dumpLines(string(out)), dumpLines(b.String()); strings.Join(want, "\n") != strings.Join(got, "\n") {
+		t.Errorf("args %q: -G of the -G output differs (- ssh, + rssh):\n%s", line, diffLines(want, got))
+	}
+	return true
+}
+
+// inKeywordOrder checks that each line's key is one Keywords lists, in its
+// order.
+func inKeywordOrder(lines []string) string {
+	idx := map[string]int{}
+	for i, k := range Keywords() {
+		idx[k] = i
+	}
+	last := 0
+	for _, l := range lines {
+		k, _, _ := strings.Cut(l, " ")
+		i, ok := idx[k]
+		if !ok {
+			return fmt.Sprintf("key %q is not in Keywords()", k)
+		}
+		if i < last {
+			return fmt.Sprintf("key %q out of Keywords() order", k)
+		}
+		last = i
+	}
+	return ""
 }

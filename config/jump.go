@@ -31,7 +31,7 @@ func (r *resolver) parseJump(s string, active bool, pos Pos) error {
 		}
 		u, h, p, err := parseHop(cp)
 		if err != nil {
-			return errorf(pos, "invalid proxyjump %q", s)
+			return errorf(pos, "invalid ProxyJump \"%s\"", s)
 		}
 		if first {
 			user, host, port = u, &h, p

@@ -93,6 +93,7 @@ var canonical = map[string]string{
 	"identityfile2":                   "identityfile",
 	"keepalive":                       "tcpkeepalive",
 	"pubkeyacceptedkeytypes":          "pubkeyacceptedalgorithms",
+	"hostbasedkeytypes":               "hostbasedacceptedalgorithms",
 	"protocolkeepalives":              "serveraliveinterval", // Debian
 	"setuptimeout":                    "serveraliveinterval", // Debian
 }
@@ -116,4 +117,10 @@ func AllKeywords() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func init() {
+	for k, v := range platformKeywords {
+		keywords[k] = v
+	}
 }

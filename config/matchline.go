@@ -78,7 +78,7 @@ func (r *resolver) matchLine(str string, pos Pos) (bool, string, error) {
 		if strings.EqualFold(attrib, "all") {
 			arg, null := c.next()
 			if attributes > 1 || (!null && arg != "" && arg[0] != '#') {
-				return false, "", errorf(pos, "'%s' cannot be combined with other match attributes", oattrib)
+				return false, "", errorf(pos, "'%s' cannot be combined with other Match attributes", oattrib)
 			}
 			if !null && arg != "" && arg[0] == '#' {
 				c.nil = true
@@ -100,7 +100,7 @@ func (r *resolver) matchLine(str string, pos Pos) (bool, string, error) {
 		}
 		arg, null := c.next()
 		if null || arg == "" || arg[0] == '#' {
-			return false, "", errorf(pos, "missing match criteria for %s", attrib)
+			return false, "", errorf(pos, "missing Match criteria for %s", attrib)
 		}
 		var ok bool
 		switch strings.ToLower(attrib) {
@@ -132,7 +132,7 @@ func (r *resolver) matchLine(str string, pos Pos) (bool, string, error) {
 				'i': r.uid,
 			}, false)
 			if err != nil {
-				return false, "", errorf(pos, "match exec: %v", err)
+				return false, "", fatalf(pos, "match exec: %v", err)
 			}
 			if !result {
 				// A criterion before this one failed: OpenSSH skips the

@@ -78,6 +78,10 @@ type options struct {
 	sendEnv   []string
 	setEnv    []string
 	setEnvPos Pos
+
+	// kept holds the keywords rssh does not act on, as given (first value
+	// wins, as readconf.c), for -G to print as ssh does (dumpkeys.go).
+	kept map[string][]string
 }
 
 // sval is a string option with where it was set.
@@ -322,4 +326,11 @@ var logLevels = []multi{{"SILENT", 0}, {"QUIET", 0}, {"FATAL", 1}, {"ERROR", 2},
 // errorf builds the package's one kind of error.
 func errorf(pos Pos, format string, args ...any) *Error {
 	return &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)}
+}
+
+// fatalf builds an error that stops reading at once, as OpenSSH's fatal().
+func fatalf(pos Pos, format string, args ...any) *Error {
+	e := errorf(pos, format, args...)
+	e.fatal = true
+	return e
 }

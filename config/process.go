@@ -29,6 +29,10 @@ type resolver struct {
 	origHost  string // the host as given (%n, Match originalhost)
 	finalPass bool
 	wantFinal bool
+	// hasCommand: a remote command was given on the command line.
+	hasCommand bool
+	// stdioForward: -W was given.
+	stdioForward bool
 
 	home      string // passwd home: ~ and %d
 	envHome   string // $HOME: ~ in Include globs
@@ -44,7 +48,7 @@ type resolver struct {
 // treat as OpenSSH does.
 func (r *resolver) readFile(path string, userConf, checkPerm, neverMatch bool, active *bool, depth int) (bool, error) {
 	if depth < 0 || depth > maxIncludeDepth {
-		return false, errorf(Pos{File: path}, "too many recursive configuration includes")
+		return false, fatalf(Pos{File: path}, "too many recursive configuration includes")
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -63,7 +67,7 @@ func (r *resolver) readFile(path string, userConf, checkPerm, neverMatch bool, a
 	if depth > 0 && !st.IsDir() && !st.Mode().IsRegular() {
 		// An included FIFO or device could block or never end; -F
 		// <(command) at the top level still works.
-		return false, errorf(Pos{File: path}, "included file is not a regular file")
+		return false, fatalf(Pos{File: path}, "included file is not a regular file")
 	}
 	if st.IsDir() {
 		// fopen(3) opens a directory and getline(3) then fails at once:
@@ -81,6 +85,7 @@ func (r *resolver) readFile(path string, userConf, checkPerm, neverMatch bool, a
 		return false, errorf(Pos{File: path}, "file larger than %d bytes", maxFileSize)
 	}
 	lineNum := 0
+	var bad []*Error
 	for len(data) > 0 {
 		lineNum++
 		var line string
@@ -93,15 +98,34 @@ func (r *resolver) readFile(path string, userConf, checkPerm, neverMatch bool, a
 		}
 		pos := Pos{File: path, Line: lineNum}
 		if len(line) > maxLineLen {
-			return true, errorf(pos, "line longer than %d bytes", maxLineLen)
+			return true, fatalf(pos, "line longer than %d bytes", maxLineLen)
 		}
 		// getline(3) keeps NUL bytes but the C string ends at the first.
 		if i := strings.IndexByte(line, 0); i >= 0 {
 			line = line[:i]
 		}
 		if err := r.processLine(line, pos, active, userConf, neverMatch, depth); err != nil {
-			return true, err
+			// As ssh: a bad line is reported and counted, and reading
+			// goes on; an included file's bad lines and fatal errors
+			// end it at once.
+			var ce *Error
+			var bo *BadOptions
+			switch {
+			case errors.As(err, &bo):
+				bo.Errs = append(bad, bo.Errs...)
+				return true, bo
+			case !errors.As(err, &ce):
+				return true, err
+			case ce.fatal && len(bad) > 0:
+				return true, &BadOptions{Errs: append(bad, ce)}
+			case ce.fatal:
+				return true, err
+			}
+			bad = append(bad, ce)
 		}
+	}
+	if len(bad) > 0 {
+		return true, &BadOptions{Errs: bad, File: path, N: len(bad)}
 	}
 	return true, nil
 }
@@ -187,7 +211,7 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		v := -1
 		if arg != "none" {
 			if v = convtime(arg); v == -1 {
-				return errorf(pos, "invalid time value %q", arg)
+				return errorf(pos, "invalid time value")
 			}
 		}
 		setInt(p, v)
@@ -200,7 +224,7 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		}
 		n, e := strtonum(arg, 0, 1<<31-1)
 		if e != "" {
-			return errorf(pos, "integer value %s: %q", e, arg)
+			return errorf(pos, "integer value %s", e)
 		}
 		setInt(p, int(n))
 		return nil
@@ -224,7 +248,7 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 				n = n[1:]
 			}
 			if !valid(n) {
-				return errorf(pos, "bad %s %q", what, arg)
+				return errorf(pos, "bad %s '%s'", what, arg)
 			}
 		}
 		setStr(p, arg)
@@ -397,7 +421,7 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 			} else if arg != "*" {
 				c := strings.IndexByte(arg, ':')
 				if c < 0 || c == len(arg)-1 {
-					return errorf(pos, "invalid permitted cname %q", arg)
+					return errorf(pos, "invalid permitted CNAME \"%s\"", arg)
 				}
 			}
 			if act && !had {
@@ -424,7 +448,7 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		}
 		v := a2port(arg)
 		if v <= 0 {
-			return errorf(pos, "bad port %q", arg)
+			return errorf(pos, "bad port '%s'", arg)
 		}
 		setInt(&o.port, v)
 	case "user":
@@ -443,7 +467,7 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		arg, _ := next()
 		v, ok := parseMulti(arg, logLevels)
 		if !ok {
-			return errorf(pos, "unsupported log level %q", arg)
+			return errorf(pos, "unsupported log level '%s'", arg)
 		}
 		setInt(&o.logLevel, v)
 	case "escapechar":
@@ -460,7 +484,7 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		case arg[0] == '^' && len(arg) == 2 && arg[1] >= 64 && arg[1] < 128:
 			v = int(arg[1]) & 31
 		default:
-			return errorf(pos, "bad escape character %q", arg)
+			return errorf(pos, "bad escape character")
 		}
 		setInt(&o.escapeChar, v)
 	case "addkeystoagent":
@@ -474,15 +498,15 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		switch {
 		case ok && v == 3 && has2:
 			if life = convtime(arg2); life == -1 {
-				return errorf(pos, "invalid time value %q", arg2)
+				return errorf(pos, "invalid time value")
 			}
 		case !ok && !has2:
 			if life = convtime(arg); life == -1 {
-				return errorf(pos, "unsupported option %q", arg)
+				return errorf(pos, "unsupported option")
 			}
 			v = 1
 		case !ok || has2:
-			return errorf(pos, "unsupported option %q", strings.TrimSpace(arg+" "+arg2))
+			return errorf(pos, "unsupported option")
 		}
 		if act && o.addKeys == -1 {
 			o.addKeys = v
@@ -530,11 +554,11 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 			}
 		}
 	case "ciphers":
-		err = parseAlgsTo(&o.ciphers, func(s string) bool { return namesValid(s, allCiphers) }, "cipher spec")
+		err = parseAlgsTo(&o.ciphers, func(s string) bool { return namesValid(s, allCiphers) }, "SSH2 cipher spec")
 	case "macs":
-		err = parseAlgsTo(&o.macs, func(s string) bool { return namesValid(s, allMACs) }, "mac spec")
+		err = parseAlgsTo(&o.macs, func(s string) bool { return namesValid(s, allMACs) }, "SSH2 MAC spec")
 	case "kexalgorithms":
-		err = parseAlgsTo(&o.kex, func(s string) bool { return namesValid(s, allKex) }, "kexalgorithms")
+		err = parseAlgsTo(&o.kex, func(s string) bool { return namesValid(s, allKex) }, "SSH2 KexAlgorithms")
 	case "hostkeyalgorithms":
 		err = parseAlgsTo(&o.hostKeyAlgs, keyNamesValid, "key types")
 	case "pubkeyacceptedalgorithms":
@@ -586,7 +610,7 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		}
 		fwd, ok := parseForward(spec, dynamic, remote)
 		if !ok {
-			return errorf(pos, "bad forwarding specification %q", strings.TrimSpace(strings.Join(append([]string{arg}, av...), " ")))
+			return errorf(pos, "bad forwarding specification")
 		}
 		if act {
 			if remote {
@@ -599,7 +623,7 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		for len(av) > 0 {
 			arg, _ := next()
 			if arg == "" || strings.Contains(arg, "=") {
-				return errorf(pos, "invalid environment name %q", arg)
+				return errorf(pos, "invalid environment name")
 			}
 			if !act {
 				continue
@@ -623,7 +647,7 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 		for len(av) > 0 {
 			arg, _ := next()
 			if !strings.Contains(arg, "=") {
-				return errorf(pos, "invalid setenv %q", arg)
+				return errorf(pos, "invalid SetEnv")
 			}
 			if !act || had {
 				continue
@@ -637,7 +661,11 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 			o.setEnv = append(o.setEnv, arg)
 		}
 	default:
+		given := av
 		err = checkIgnored(keyword, k, &av, str, pos)
+		if err == nil {
+			r.keep(keyword, k, given[:len(given)-len(av)], str, act)
+		}
 	}
 	if err != nil {
 		return err
@@ -682,7 +710,7 @@ func checkIgnored(keyword string, k kind, av *[]string, str string, pos Pos) err
 			return errorf(pos, "integer value missing")
 		}
 		if _, e := strtonum(first, 0, 1<<31-1); e != "" {
-			return errorf(pos, "integer value %s: %q", e, first)
+			return errorf(pos, "integer value %s", e)
 		}
 		*av = args[1:]
 	case kTime:
@@ -690,7 +718,7 @@ func checkIgnored(keyword string, k kind, av *[]string, str string, pos Pos) err
 			return errorf(pos, "missing time value")
 		}
 		if first != "none" && convtime(first) == -1 {
-			return errorf(pos, "invalid time value %q", first)
+			return errorf(pos, "invalid time value")
 		}
 		*av = args[1:]
 	case kString:
@@ -809,13 +837,13 @@ func (r *resolver) include(arg string, pos Pos, userConf bool, active *bool, dep
 		return errorf(pos, "glob failed for %s", pattern)
 	}
 	if depth+1 > maxIncludeDepth && len(matches) > 0 {
-		return errorf(pos, "too many recursive configuration includes")
+		return fatalf(pos, "too many recursive configuration includes")
 	}
 	oactive := *active
 	for _, m := range matches {
 		r.includes++
 		if r.includes > maxIncludeFiles {
-			return errorf(pos, "too many included files")
+			return fatalf(pos, "too many included files")
 		}
 		found, err := r.readFile(m, userConf, true, !oactive, active, depth+1)
 		*active = oactive

@@ -54,6 +54,9 @@ func TestBadInputOneClearLine(t *testing.T) {
 				}
 			}
 			for _, l := range lines[1:] {
+				if strings.HasPrefix(l, "rssh: ") && strings.HasSuffix(l, " bad configuration options") {
+					continue // ssh's count after a file's bad lines
+				}
 				if !strings.HasPrefix(l, "rssh: hint: ") && !strings.HasPrefix(l, "usage:") && !strings.HasPrefix(l, "       ") && !strings.HasPrefix(l, "            ") {
 					t.Errorf("unexpected extra line %q", l)
 				}

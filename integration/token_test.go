@@ -91,12 +91,16 @@ func TestTokenPerEnvironment(t *testing.T) {
 			t.Errorf("%q: want %q, got %s", c.args, c.want, r)
 		}
 	}
-	// rssh -G shows the chosen environment, and needs no vault for that.
+	// rssh -G --rssh shows the chosen environment after ssh's lines, and
+	// needs no vault for that; plain -G prints only what ssh -G prints.
 	w.env = replaceEnv(w.env, "OP_SA_CREDENTIALS_VAULT", "")
 	for args, want := range map[string]string{"prod": "rsshenv production", "multi": "rsshenv staging",
 		"plain": "rsshenv none", "--env=development prod": "rsshenv development", "--env=none prod": "rsshenv none"} {
-		if r := w.rssh(nil, append([]string{"-G"}, strings.Fields(args)...)...); r.code != 0 || !strings.Contains(r.stdout, "\n"+want+"\n") {
-			t.Errorf("-G %s: want %q, got %s", args, want, r)
+		if r := w.rssh(nil, append([]string{"-G", "--rssh"}, strings.Fields(args)...)...); r.code != 0 || !strings.Contains(r.stdout, "\n"+want+"\n") {
+			t.Errorf("-G --rssh %s: want %q, got %s", args, want, r)
+		}
+		if r := w.rssh(nil, append([]string{"-G"}, strings.Fields(args)...)...); r.code != 0 || strings.Contains(r.stdout, "\nrssh") {
+			t.Errorf("-G %s: want no rssh lines, got %s", args, r)
 		}
 	}
 	w.op.CheckArgv(t)

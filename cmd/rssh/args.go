@@ -41,6 +41,7 @@ type invocation struct {
 	env         string // --env: an environment name, "none", or "" when not given
 	requireEnv  bool   // --require-env
 	query       string // -Q
+	dumpOwn     bool   // --rssh: -G also prints rssh's own settings
 	// warnings are printed before anything else runs, as ssh prints them
 	// while reading its arguments (a -i file that is not there).
 	warnings []string
@@ -259,8 +260,6 @@ func parseArgs(args []string) (*invocation, error) {
 					inv.stdioTarget = val
 					setDirect("RequestTTY", "no")
 					setDirect("SessionType", "none")
-					setDirect("ClearAllForwardings", "yes")
-					setDirect("ExitOnForwardFailure", "yes")
 				case 'S':
 					if val != "none" {
 						return unsupported("-S (connection sharing)")
@@ -342,6 +341,9 @@ func parseArgs(args []string) (*invocation, error) {
 		inv.options = append(inv.options, k+" "+quote(direct[k]))
 	}
 	inv.options = append(inv.options, ordered...)
+	if inv.dumpOwn && inv.mode != modeDumpConfig {
+		return nil, &usageError{"--rssh goes with -G"}
+	}
 	return inv, nil
 }
 
@@ -363,6 +365,8 @@ func (inv *invocation) longOption(name, value string, hasValue bool) error {
 		inv.env = value
 	case name == "require-env" && !hasValue:
 		inv.requireEnv = true
+	case name == "rssh" && !hasValue:
+		inv.dumpOwn = true
 	default:
 		return &usageError{fmt.Sprintf("unknown option --%s", name)}
 	}

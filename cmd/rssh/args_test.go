@@ -46,7 +46,7 @@ func TestParseArgs(t *testing.T) {
 		{args: []string{"-G", "-F", "/dev/null", "host"}, host: "host",
 			check: func(i *invocation) bool { return i.mode == modeDumpConfig && i.configFile == "/dev/null" }},
 		{args: []string{"-W", "h:22", "jump"}, host: "jump",
-			options: []string{"RequestTTY no", "SessionType none", "ClearAllForwardings yes", "ExitOnForwardFailure yes"},
+			options: []string{"RequestTTY no", "SessionType none"},
 			check:   func(i *invocation) bool { return i.stdioTarget == "h:22" }},
 		{args: []string{"--", "host", "-x"}, host: "host", command: []string{"-x"}},
 		{args: []string{"-V"}, check: func(i *invocation) bool { return i.mode == modeVersion }},
@@ -57,6 +57,8 @@ func TestParseArgs(t *testing.T) {
 		{args: []string{"--env", "staging", "host", "--require-env", "cmd"}, host: "host", command: []string{"cmd"},
 			check: func(i *invocation) bool { return i.env == "staging" && i.requireEnv }},
 		{args: []string{"--env=none", "host"}, host: "host", check: func(i *invocation) bool { return i.env == "none" }},
+		{args: []string{"host", "-G", "--rssh"}, host: "host",
+			check: func(i *invocation) bool { return i.mode == modeDumpConfig && i.dumpOwn }},
 	}
 	for _, c := range cases {
 		inv, err := parseArgs(c.args)
@@ -101,6 +103,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"-c", "-aes128-ctr", "host"}, "unknown cipher type"},
 		{[]string{"-m", "+hmac-sha1", "host"}, "unknown mac type"},
 		{[]string{"-o", "IPQoS=x", "-V"}, "bad IPQoS value: x"},
+		{[]string{"--rssh", "host"}, "--rssh goes with -G"},
 	} {
 		_, err := parseArgs(c.args)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

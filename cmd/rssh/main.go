@@ -83,7 +83,7 @@ func run(args []string, std stdio, getenv func(string) string) int {
 	case modeQuery:
 		return runQuery(inv.query, std)
 	}
-	cfg, err := config.Resolve(config.Request{Host: inv.host, Options: inv.options, ConfigFile: inv.configFile})
+	cfg, err := config.Resolve(config.Request{Host: inv.host, Options: inv.options, ConfigFile: inv.configFile, HasCommand: len(inv.command) > 0, StdioForward: inv.stdioTarget != ""})
 	if err != nil {
 		fail(std.err, err)
 		return sshproxy.ExitFailure
@@ -106,7 +106,12 @@ func run(args []string, std stdio, getenv func(string) string) int {
 			fail(std.err, err)
 			return sshproxy.ExitFailure
 		}
-		// rssh's own lines after ssh's, so a diff against ssh -G stays clean.
+		// -G prints what ssh -G prints, so its output reads back as a
+		// config by ssh and by rssh; rssh's own settings only with --rssh,
+		// after ssh's lines.
+		if !inv.dumpOwn {
+			return 0
+		}
 		env := plan.env
 		if env == "" {
 			env = "none"
@@ -486,6 +491,17 @@ func splitHostPort(s string) (string, int, error) {
 // fail prints an error in rssh's one voice, with a hint line when the error
 // knows the fix.
 func fail(w io.Writer, err error) {
+	// Bad config lines as ssh reports them: each, then the count.
+	var bad *config.BadOptions
+	if errors.As(err, &bad) {
+		for _, e := range bad.Errs {
+			fmt.Fprintf(w, "rssh: %v\n", e)
+		}
+		if t := bad.Terminating(); t != "" {
+			fmt.Fprintf(w, "rssh: %s\n", t)
+		}
+		return
+	}
 	fmt.Fprintf(w, "rssh: %v\n", err)
 	var h interface{ HintText() string }
 	if errors.As(err, &h) && h.HintText() != "" {

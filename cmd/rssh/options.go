@@ -66,6 +66,7 @@ var options = []option{
 var longOptions = []struct{ name, arg, desc string }{
 	{"env", "NAME|none", "Send the token of environment NAME, whatever the host's SetEnv RSSH_ENV says; none sends no token."},
 	{"require-env", "", "A token the server refuses is fatal, before the command runs (RsshRequireEnv yes)."},
+	{"rssh", "", "With -G, also print rssh's own settings (rsshenv, rsshrequireenv, rsshtokentransport) after ssh's lines; plain -G prints only what ssh -G prints, so its output reads back as a config."},
 	{"help", "", "Print the usage on standard output and exit."},
 	{"version", "", "As -V."},
 }
@@ -107,7 +108,7 @@ func synopsis() string {
 	sort.SliceStable(withArg, func(i, j int) bool { return sshOrder(withArg[i].flag, withArg[j].flag) })
 	const indent = "            "
 	var b strings.Builder
-	line := "usage: rssh [--env NAME|none] [--require-env]"
+	line := "usage: rssh [--env NAME|none] [--require-env] [--rssh]"
 	b.WriteString(line)
 	line = indent + "[-" + string(flags) + "]"
 	for _, o := range withArg {
