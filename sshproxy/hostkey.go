@@ -85,6 +85,12 @@ func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []stri
 			return err
 		}
 		res := db.Check(name, port, key)
+		var invalid *hostkeys.CertInvalidError
+		if res.Status != hostkeys.Known && errors.As(res.CertErr, &invalid) {
+			// As ssh's "Certificate invalid: expired", before it goes on
+			// with the certificate's plain key.
+			cl.Log.Error("rssh: host " + invalid.Error())
+		}
 		switch res.Status {
 		case hostkeys.Known:
 			cl.Log.Debug("host key verified", "host", shown, "key", fingerprint(key))

@@ -1,0 +1,194 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rssh/rssh/internal/testenv"
+)
+
+// OpenSSH certificates, user and host, side by side with OpenSSH's ssh: a CA
+// made with ssh-keygen in the test's dir, an sshd that trusts it, and both
+// clients given the same config must reach the same outcome.
+
+// sshKeygen runs the real ssh-keygen and fails the test on error.
+func sshKeygen(t *testing.T, args ...string) string {
+	t.Helper()
+	bin := testenv.Need(t, "ssh-keygen", "openssh-client")
+	out, err := testenvCmd(bin, args...)
+	if err != nil {
+		t.Fatalf("ssh-keygen %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// signCert signs pub (a .pub path) with ca and returns the certificate's
+// path (ssh-keygen writes PUB minus .pub plus -cert.pub). host makes a host
+// certificate; principals and validity are ssh-keygen's -n and -V.
+func signCert(t *testing.T, ca *testenv.Key, pub string, host bool, principals, validity string) string {
+	t.Helper()
+	args := []string{"-q", "-s", ca.Path, "-I", "rssh-test", "-z", "42"}
+	if host {
+		args = append(args, "-h")
+	}
+	if principals != "" {
+		args = append(args, "-n", principals)
+	}
+	if validity != "" {
+		args = append(args, "-V", validity)
+	}
+	sshKeygen(t, append(args, pub)...)
+	return strings.TrimSuffix(pub, ".pub") + "-cert.pub"
+}
+
+// newCertWorld is newWorld with a server that trusts userCA for user
+// certificates and has no authorized_keys for the login user, so only a
+// certificate can log in.
+func newCertWorld(t *testing.T, userCA *testenv.Key) *world {
+	t.Helper()
+	w := &world{t: t, dir: t.TempDir()}
+	caPub := userCA.Path + ".pub"
+	w.sshd = testenv.StartSSHD(t, testenv.SSHDOptions{Extra: "TrustedUserCAKeys " + caPub})
+	w.user = testenv.LoginUser(t)
+	w.key = testenv.NewKey(t, w.dir, "id_ed25519")
+	w.knownHosts = filepath.Join(w.dir, "known_hosts")
+	w.writeFile("known_hosts", w.sshd.KnownHostsLine()+"\n")
+	w.writeConfig("")
+	home := filepath.Join(w.dir, "home")
+	os.MkdirAll(home, 0o700)
+	w.env = append(cleanEnv(), "HOME="+home, "SSH_AUTH_SOCK=")
+	return w
+}
+
+// sameOutcome runs ssh and rssh with the same arguments and fails unless
+// both exit with want (and, for 0, print the same output).
+func (w *world) sameOutcome(what string, want int, args ...string) (sshR, rsshR result) {
+	w.t.Helper()
+	sshR = w.ssh(nil, args...)
+	rsshR = w.rssh(nil, args...)
+	if sshR.code != want || rsshR.code != want || (want == 0 && sshR.stdout != rsshR.stdout) {
+		w.t.Errorf("%s: want exit %d from both\nssh: %s\nrssh: %s", what, want, sshR, rsshR)
+	}
+	return sshR, rsshR
+}
+
+// A user certificate next to the IdentityFile (as ssh loads it implicitly),
+// or named by CertificateFile, logs in where the bare key cannot.
+func TestUserCertificateLogin(t *testing.T) {
+	ca := testenv.NewKey(t, t.TempDir(), "user_ca")
+	w := newCertWorld(t, ca)
+	// Without a certificate neither client gets in.
+	w.sameOutcome("no certificate", 255, "target", "echo", "in")
+
+	cert := signCert(t, ca, w.key.Path+".pub", false, w.user, "-5m:+1h")
+	w.sameOutcome("implicit -cert.pub", 0, "target", "echo", "in")
+
+	// CertificateFile elsewhere.
+	moved := filepath.Join(w.dir, "elsewhere-cert.pub")
+	if err := os.Rename(cert, moved); err != nil {
+		t.Fatal(err)
+	}
+	w.sameOutcome("no certificate after moving it", 255, "target", "echo", "in")
+	w.writeConfig("CertificateFile " + moved)
+	w.sameOutcome("CertificateFile", 0, "target", "echo", "in")
+	if !strings.Contains(w.sshd.Log(), "ED25519-CERT") {
+		t.Errorf("sshd did not log a certificate login:\n%s", w.sshd.Log())
+	}
+}
+
+// An expired certificate, or one for another principal, fails in both.
+func TestUserCertificateRefused(t *testing.T) {
+	ca := testenv.NewKey(t, t.TempDir(), "user_ca")
+	w := newCertWorld(t, ca)
+	signCert(t, ca, w.key.Path+".pub", false, w.user, "20200101:20200102")
+	w.sameOutcome("expired", 255, "target", "true")
+	signCert(t, ca, w.key.Path+".pub", false, "somebody-else", "-5m:+1h")
+	w.sameOutcome("other principal", 255, "target", "true")
+	// A certificate from a CA the server does not trust.
+	other := testenv.NewKey(t, t.TempDir(), "other_ca")
+	signCert(t, other, w.key.Path+".pub", false, w.user, "-5m:+1h")
+	w.sameOutcome("untrusted CA", 255, "target", "true")
+}
+
+// Certificates the agent holds (ssh-add loads KEY-cert.pub with KEY) are
+// offered as ssh offers them.
+func TestUserCertificateFromAgent(t *testing.T) {
+	ca := testenv.NewKey(t, t.TempDir(), "user_ca")
+	w := newCertWorld(t, ca)
+	signCert(t, ca, w.key.Path+".pub", false, w.user, "-5m:+1h")
+	agent := testenv.StartAgent(t)
+	agent.Add(t, w.key)
+	if err := os.Rename(w.key.Path, w.key.Path+".gone"); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(w.key.Path + "-cert.pub")
+	w.writeFile("ssh_config", "Host target\n\tHostName 127.0.0.1\n\tPort "+testenv.Itoa(w.sshd.Port)+
+		"\n\tUser "+w.user+"\n\tIdentityFile none\n\tUserKnownHostsFile "+w.knownHosts+
+		"\n\tGlobalKnownHostsFile /dev/null\n\tStrictHostKeyChecking yes\n\tBatchMode yes\n")
+	w.env = append(w.env, "SSH_AUTH_SOCK="+agent.Sock)
+	w.sameOutcome("agent certificate", 0, "target", "echo", "in")
+}
+
+// hostCertWorld starts an sshd whose host key is certified by ca with the
+// given principals and validity, and a known_hosts holding only the CA.
+func hostCertWorld(t *testing.T, ca *testenv.Key, principals, validity string, knownCA *testenv.Key) *world {
+	t.Helper()
+	w := &world{t: t, dir: t.TempDir()}
+	w.sshd = testenv.StartSSHD(t, testenv.SSHDOptions{Setup: func(dir string, hk *testenv.Key) string {
+		return "HostCertificate " + signCert(t, ca, hk.Path+".pub", true, principals, validity)
+	}})
+	w.user = testenv.LoginUser(t)
+	w.key = testenv.NewKey(t, w.dir, "id_ed25519")
+	w.sshd.Authorize(t, w.user, w.key)
+	w.knownHosts = filepath.Join(w.dir, "known_hosts")
+	w.writeFile("known_hosts", "@cert-authority * "+knownCA.AuthorizedLine()+"\n")
+	w.writeConfig("")
+	home := filepath.Join(w.dir, "home")
+	os.MkdirAll(home, 0o700)
+	w.env = append(cleanEnv(), "HOME="+home, "SSH_AUTH_SOCK=")
+	return w
+}
+
+// A host certificate from a @cert-authority in known_hosts is trusted with
+// StrictHostKeyChecking yes, as ssh trusts it; HostKeyAlias names the
+// principal when set.
+func TestHostCertificateTrusted(t *testing.T) {
+	ca := testenv.NewKey(t, t.TempDir(), "host_ca")
+	w := hostCertWorld(t, ca, "127.0.0.1,alias.example", "-5m:+1h", ca)
+	w.sameOutcome("CA in known_hosts", 0, "target", "echo", "in")
+	w.sameOutcome("HostKeyAlias principal", 0, "-o", "HostKeyAlias=alias.example", "target", "echo", "in")
+	w.sameOutcome("HostKeyAlias not a principal", 255, "-o", "HostKeyAlias=nope.example", "target", "echo", "in")
+	// A certificate with no principals is valid for any name, in OpenSSH.
+	w2 := hostCertWorld(t, ca, "", "-5m:+1h", ca)
+	w2.sameOutcome("no principals", 0, "target", "echo", "in")
+}
+
+// A wrong principal, an expired or not yet valid certificate and another CA
+// are refused as ssh refuses them, and nothing is authenticated.
+func TestHostCertificateRefused(t *testing.T) {
+	ca := testenv.NewKey(t, t.TempDir(), "host_ca")
+	other := testenv.NewKey(t, t.TempDir(), "other_ca")
+	for _, tc := range []struct {
+		name, principals, validity string
+		known                      *testenv.Key
+		wantSSH, wantRSSH          string
+	}{
+		{"wrong principal", "host.example", "-5m:+1h", ca, "name is not a listed principal", "not a listed principal"},
+		{"expired", "127.0.0.1", "20200101:20200102", ca, "expired", "expired"},
+		{"not yet valid", "127.0.0.1", "+1d:+2d", ca, "not yet valid", "not yet valid"},
+		{"other CA", "127.0.0.1", "-5m:+1h", other, "Host key verification failed", "host key verification failed"},
+	} {
+		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			w := hostCertWorld(t, ca, tc.principals, tc.validity, tc.known)
+			s, r := w.sameOutcome(tc.name, 255, "target", "echo", "in")
+			if !strings.Contains(s.stderr, tc.wantSSH) || !strings.Contains(r.stderr, tc.wantRSSH) {
+				t.Errorf("%s: messages\nssh: %s\nrssh: %s", tc.name, s.stderr, r.stderr)
+			}
+			if strings.Contains(w.sshd.Log(), "Accepted publickey") {
+				t.Errorf("%s: authentication reached the server", tc.name)
+			}
+		})
+	}
+}
