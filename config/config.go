@@ -143,6 +143,10 @@ type Config struct {
 	ProxyJump    string // "" when none; as ssh -G prints it, for ParseProxyJump
 	ProxyCommand string // "" when none; tokens are expanded at use by ExpandProxyCommand
 
+	// RevokedHostKeys is the file of revoked host keys (a KRL or public
+	// keys), expanded; "" when none.
+	RevokedHostKeys string
+
 	StrictHostKeyChecking        string   // "yes", "no", "accept-new" or "ask"
 	UserKnownHostsFiles          []string // expanded
 	GlobalKnownHostsFiles        []string // expanded
