@@ -192,3 +192,57 @@ func TestHostCertificateRefused(t *testing.T) {
 		})
 	}
 }
+
+// RevokedHostKeys, as a key list or a KRL made by ssh-keygen -k, refuses
+// a revoked host key whatever known_hosts says, as ssh refuses it; a file
+// that cannot be read refuses the host in both.
+func TestRevokedHostKeys(t *testing.T) {
+	w := newWorld(t, "", "")
+	other := testenv.NewKey(t, w.dir, "unrelated")
+	list := w.writeFile("revoked_list", "# revoked\n"+w.sshd.HostKey.AuthorizedLine()+"\n")
+	krl := filepath.Join(w.dir, "krl")
+	sshKeygen(t, "-k", "-f", krl, w.sshd.HostKey.Path+".pub")
+	krlOther := filepath.Join(w.dir, "krl_other")
+	sshKeygen(t, "-k", "-f", krlOther, other.Path+".pub")
+	sha := w.writeFile("spec", "sha256: "+w.sshd.HostKey.AuthorizedLine()+"\n")
+	krlSHA := filepath.Join(w.dir, "krl_sha")
+	sshKeygen(t, "-k", "-f", krlSHA, sha)
+
+	for _, tc := range []struct {
+		name, file string
+		want       int
+	}{
+		{"key list", list, 255},
+		{"KRL by key", krl, 255},
+		{"KRL by SHA256", krlSHA, 255},
+		{"KRL of another key", krlOther, 0},
+		{"missing file", filepath.Join(w.dir, "missing"), 255},
+	} {
+		s, r := w.sameOutcome(tc.name, tc.want, "-o", "RevokedHostKeys="+tc.file, "target", "echo", "in")
+		if tc.want == 255 && tc.file != filepath.Join(w.dir, "missing") &&
+			(!strings.Contains(s.stderr, "revoked by file") || !strings.Contains(r.stderr, "revoked by file")) {
+			t.Errorf("%s: messages\nssh: %s\nrssh: %s", tc.name, s.stderr, r.stderr)
+		}
+	}
+	if strings.Count(w.sshd.Log(), "Accepted publickey") != 2 {
+		t.Errorf("authentication reached the server for a revoked key (or not for the control):\n%s", w.sshd.Log())
+	}
+}
+
+// A host certificate is refused when its serial, or its CA, is revoked.
+func TestRevokedHostCertificate(t *testing.T) {
+	ca := testenv.NewKey(t, t.TempDir(), "host_ca")
+	w := hostCertWorld(t, ca, "127.0.0.1", "-5m:+1h", ca)
+	w.sameOutcome("control", 0, "target", "echo", "in")
+	bySerial := filepath.Join(w.dir, "krl_serial")
+	sshKeygen(t, "-k", "-f", bySerial, "-s", ca.Path+".pub", w.writeFile("spec", "serial: 40-50\n"))
+	w.sameOutcome("serial revoked", 255, "-o", "RevokedHostKeys="+bySerial, "target", "true")
+	byCA := filepath.Join(w.dir, "krl_ca")
+	sshKeygen(t, "-k", "-f", byCA, ca.Path+".pub")
+	w.sameOutcome("CA revoked", 255, "-o", "RevokedHostKeys="+byCA, "target", "true")
+	caList := w.writeFile("ca_list", ca.AuthorizedLine()+"\n")
+	w.sameOutcome("CA in key list", 255, "-o", "RevokedHostKeys="+caList, "target", "true")
+	otherSerial := filepath.Join(w.dir, "krl_other_serial")
+	sshKeygen(t, "-k", "-f", otherSerial, "-s", ca.Path+".pub", w.writeFile("spec2", "serial: 43\n"))
+	w.sameOutcome("other serial", 0, "-o", "RevokedHostKeys="+otherSerial, "target", "echo", "in")
+}

@@ -84,6 +84,9 @@ func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []stri
 		if err != nil {
 			return err
 		}
+		if err := checkRevokedFile(cfg.RevokedHostKeys, key); err != nil {
+			return err
+		}
 		res := db.Check(name, port, key)
 		var invalid *hostkeys.CertInvalidError
 		if res.Status != hostkeys.Known && errors.As(res.CertErr, &invalid) {
@@ -176,6 +179,38 @@ func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []stri
 		return nil
 	}
 	return cb, algos, nil
+}
+
+// checkRevokedFile refuses a host key that RevokedHostKeys revokes, before
+// known_hosts is consulted and whatever StrictHostKeyChecking says, as
+// OpenSSH's verify_host_key does; a file that cannot be read or parsed
+// refuses the host too.
+func checkRevokedFile(path string, key ssh.PublicKey) error {
+	if path == "" {
+		return nil
+	}
+	fp := ssh.FingerprintSHA256(key)
+	if c, ok := key.(*ssh.Certificate); ok {
+		fp = ssh.FingerprintSHA256(c.Key) // OpenSSH fingerprints a certificate's key
+	}
+	rk, err := hostkeys.LoadRevoked(path)
+	revoked := false
+	if err == nil {
+		revoked, err = rk.Check(key)
+	}
+	if err != nil {
+		return &HostKeyError{
+			Msg: fmt.Sprintf("cannot check host key %s %s: %v: host key verification failed",
+				keyTypeName(key), fp, err),
+			Hint: "fix or remove RevokedHostKeys " + path,
+		}
+	}
+	if revoked {
+		return &HostKeyError{
+			Msg: fmt.Sprintf("host key %s %s revoked by file %s: host key verification failed", keyTypeName(key), fp, path),
+		}
+	}
+	return nil
 }
 
 func fingerprint(k ssh.PublicKey) string { return ssh.FingerprintSHA256(k) }
