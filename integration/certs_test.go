@@ -2,6 +2,7 @@ package integration
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -245,4 +246,57 @@ func TestRevokedHostCertificate(t *testing.T) {
 	otherSerial := filepath.Join(w.dir, "krl_other_serial")
 	sshKeygen(t, "-k", "-f", otherSerial, "-s", ca.Path+".pub", w.writeFile("spec2", "serial: 43\n"))
 	w.sameOutcome("other serial", 0, "-o", "RevokedHostKeys="+otherSerial, "target", "echo", "in")
+}
+
+// sshAdd runs the real ssh-add against agent with args.
+func sshAdd(t *testing.T, agent *testenv.Agent, args ...string) {
+	t.Helper()
+	bin := testenv.Need(t, "ssh-add", "openssh-client")
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK="+agent.Sock)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ssh-add %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// agentWorld is a world whose key lives only in a fresh agent, added with
+// ssh-add and constraints (-h …), and whose config names the key by its
+// public half.
+func agentWorld(t *testing.T, constraints ...string) (*world, *testenv.Agent) {
+	t.Helper()
+	w := newWorld(t, "", "")
+	agent := testenv.StartAgent(t)
+	hosts := w.writeFile("agent_known_hosts", "127.0.0.1 "+w.sshd.HostKey.AuthorizedLine()+"\n"+
+		"other.example "+testenv.NewKey(t, w.dir, "other_host").AuthorizedLine()+"\n")
+	sshAdd(t, agent, append(append([]string{"-q", "-H", hosts}, constraints...), w.key.Path)...)
+	if err := os.Rename(w.key.Path, w.key.Path+".gone"); err != nil {
+		t.Fatal(err)
+	}
+	w.writeFile("ssh_config", hostBlock("target", w.sshd, w.user, w.key.Path+".pub", w.knownHosts, ""))
+	w.env = append(w.env, "SSH_AUTH_SOCK="+agent.Sock)
+	return w, agent
+}
+
+// A key added with ssh-add -h USER@127.0.0.1 signs for rssh as for ssh:
+// rssh binds the agent to the server (session-bind@openssh.com) first.
+func TestAgentDestinationConstrainedKey(t *testing.T) {
+	w, _ := agentWorld(t, "-h", testenv.LoginUser(t)+"@127.0.0.1")
+	w.sameOutcome("constrained to this host", 0, "target", "echo", "in")
+	if n := strings.Count(w.sshd.Log(), "Accepted publickey"); n != 2 {
+		t.Errorf("want 2 logins, sshd logged %d", n)
+	}
+}
+
+// A key constrained to another host, or to another user here, is refused
+// for both clients.
+func TestAgentKeyConstrainedElsewhere(t *testing.T) {
+	for _, c := range []string{"other.example", "nobody@127.0.0.1"} {
+		t.Run(strings.ReplaceAll(c, "@", "_at_"), func(t *testing.T) {
+			w, _ := agentWorld(t, "-h", c)
+			w.sameOutcome("constrained to "+c, 255, "target", "echo", "in")
+			if strings.Contains(w.sshd.Log(), "Accepted publickey") {
+				t.Errorf("a login was accepted:\n%s", w.sshd.Log())
+			}
+		})
+	}
 }
