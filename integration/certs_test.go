@@ -300,3 +300,36 @@ func TestAgentKeyConstrainedElsewhere(t *testing.T) {
 		})
 	}
 }
+
+// Through a forwarded agent (-A), the second hop may use a key only when
+// its constraints name that hop ("127.0.0.1>USER@127.0.0.1"): rssh binds
+// each forwarded agent connection as a forwarding hop, as ssh does, so a
+// key constrained to the first hop alone is refused to the remote ssh.
+func TestAgentDestinationConstraintsForwarded(t *testing.T) {
+	user := testenv.LoginUser(t)
+	for _, tc := range []struct {
+		name        string
+		constraints []string
+		want        string
+	}{
+		{"hop allowed", []string{"-h", user + "@127.0.0.1", "-h", "127.0.0.1>" + user + "@127.0.0.1"}, "hop\n"},
+		{"first hop only", []string{"-h", user + "@127.0.0.1"}, "refused\n"},
+	} {
+		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			w, _ := agentWorld(t, tc.constraints...)
+			shared := w.remoteDir()
+			kh := filepath.Join(shared, "known_hosts")
+			cfg := filepath.Join(shared, "ssh_config")
+			os.WriteFile(kh, []byte(w.sshd.KnownHostsLine()+"\n"), 0o644)
+			os.WriteFile(cfg, []byte("Host hop2\n\tHostName 127.0.0.1\n\tPort "+testenv.Itoa(w.sshd.Port)+
+				"\n\tUser "+user+"\n\tUserKnownHostsFile "+kh+"\n\tGlobalKnownHostsFile /dev/null\n"+
+				"\tStrictHostKeyChecking yes\n\tBatchMode yes\n"), 0o644)
+			inner := "ssh -F " + cfg + " hop2 echo hop || echo refused"
+			s := w.ssh(nil, "-A", "target", inner)
+			r := w.rssh(nil, "-A", "target", inner)
+			if s.code != 0 || s.stdout != tc.want || r.code != 0 || r.stdout != tc.want {
+				t.Errorf("want %q from both\nssh: %s\nrssh: %s", tc.want, s, r)
+			}
+		})
+	}
+}
