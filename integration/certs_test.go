@@ -333,3 +333,20 @@ func TestAgentDestinationConstraintsForwarded(t *testing.T) {
 		})
 	}
 }
+
+// RSA user keys certified by an RSA CA (signed rsa-sha2-512), and ECDSA
+// keys: offered as rsa-sha2-*-cert-v01 / ecdsa-*-cert-v01, as ssh offers them.
+func TestUserCertificateOtherKeyTypes(t *testing.T) {
+	caDir := t.TempDir()
+	ca := filepath.Join(caDir, "rsa_ca")
+	sshKeygen(t, "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", ca)
+	caKey := &testenv.Key{Path: ca}
+	w := newCertWorld(t, caKey)
+	for _, typ := range []string{"rsa", "ecdsa"} {
+		key := filepath.Join(w.dir, "id_"+typ)
+		sshKeygen(t, "-q", "-t", typ, "-N", "", "-f", key)
+		sshKeygen(t, "-q", "-s", ca, "-t", "rsa-sha2-512", "-I", "rssh-test", "-n", w.user, "-V", "-5m:+1h", key+".pub")
+		w.writeFile("ssh_config", hostBlock("target", w.sshd, w.user, key, w.knownHosts, ""))
+		w.sameOutcome(typ+" certificate", 0, "target", "echo", "in")
+	}
+}
