@@ -140,12 +140,12 @@ type Config struct {
 	// (0: none).
 	AddKeysToAgentLifetime time.Duration
 
-	ProxyJump    string // "" when none; as ssh -G prints it, for ParseProxyJump
-	ProxyCommand string // "" when none; tokens are expanded at use by ExpandProxyCommand
-
 	// RevokedHostKeys is the file of revoked host keys (a KRL or public
 	// keys), expanded; "" when none.
 	RevokedHostKeys string
+
+	ProxyJump    string // "" when none; as ssh -G prints it, for ParseProxyJump
+	ProxyCommand string // "" when none; tokens are expanded at use by ExpandProxyCommand
 
 	StrictHostKeyChecking        string   // "yes", "no", "accept-new" or "ask"
 	UserKnownHostsFiles          []string // expanded

@@ -84,16 +84,7 @@ func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []stri
 		if err != nil {
 			return err
 		}
-		if err := checkRevokedFile(cfg.RevokedHostKeys, key); err != nil {
-			return err
-		}
 		res := db.Check(name, port, key)
-		var invalid *hostkeys.CertInvalidError
-		if res.Status != hostkeys.Known && errors.As(res.CertErr, &invalid) {
-			// As ssh's "Certificate invalid: expired", before it goes on
-			// with the certificate's plain key.
-			cl.Log.Error("rssh: host " + invalid.Error())
-		}
 		switch res.Status {
 		case hostkeys.Known:
 			cl.Log.Debug("host key verified", "host", shown, "key", fingerprint(key))
@@ -178,7 +169,29 @@ func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []stri
 		cl.Log.Warn(fmt.Sprintf("Warning: Permanently added '%s' (%s) to the list of known hosts.", shown, keyTypeName(key)))
 		return nil
 	}
-	return cb, algos, nil
+	return cl.certChecks(cfg, db, name, port, cb), algos, nil
+}
+
+// certChecks runs, before cb, what OpenSSH's verify_host_key does first:
+// RevokedHostKeys refuses a revoked key (or a certificate whose serial or
+// CA is revoked) whatever known_hosts and StrictHostKeyChecking say; and a
+// host certificate from a trusted CA that is not valid for this host is
+// reported ("Certificate invalid: expired") before cb goes on with its
+// plain key.
+func (cl *Client) certChecks(cfg *config.Config, db *hostkeys.DB, name string, port int, cb ssh.HostKeyCallback) ssh.HostKeyCallback {
+	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+		if err := checkRevokedFile(cfg.RevokedHostKeys, key); err != nil {
+			return err
+		}
+		if _, ok := key.(*ssh.Certificate); ok {
+			res := db.Check(name, port, key)
+			var invalid *hostkeys.CertInvalidError
+			if res.Status != hostkeys.Known && errors.As(res.CertErr, &invalid) {
+				cl.Log.Error("rssh: host " + invalid.Error())
+			}
+		}
+		return cb(hostname, remote, key)
+	}
 }
 
 // checkRevokedFile refuses a host key that RevokedHostKeys revokes, before
