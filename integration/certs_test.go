@@ -260,8 +260,8 @@ func sshAdd(t *testing.T, agent *testenv.Agent, args ...string) {
 }
 
 // agentWorld is a world whose key lives only in a fresh agent, added with
-// ssh-add and constraints (-h …), and whose config names the key by its
-// public half.
+// ssh-add and constraints (-h …), and whose config's IdentityFile is the
+// private key's path, the file moved away and its .pub left.
 func agentWorld(t *testing.T, constraints ...string) (*world, *testenv.Agent) {
 	t.Helper()
 	w := newWorld(t, "", "")
@@ -272,7 +272,9 @@ func agentWorld(t *testing.T, constraints ...string) (*world, *testenv.Agent) {
 	if err := os.Rename(w.key.Path, w.key.Path+".gone"); err != nil {
 		t.Fatal(err)
 	}
-	w.writeFile("ssh_config", hostBlock("target", w.sshd, w.user, w.key.Path+".pub", w.knownHosts, ""))
+	// IdentityFile names the private key, now gone: ssh and rssh find the
+	// key by its .pub and use the agent's copy (IdentitiesOnly yes).
+	w.writeFile("ssh_config", hostBlock("target", w.sshd, w.user, w.key.Path, w.knownHosts, ""))
 	w.env = append(w.env, "SSH_AUTH_SOCK="+agent.Sock)
 	return w, agent
 }

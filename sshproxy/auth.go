@@ -129,6 +129,14 @@ func (cl *Client) identities(cfg *config.Config, closers *[]io.Closer, tap *kexT
 		pub, signer, err := cl.loadIdentity(path, cfg.BatchMode)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
+				// As ssh's sshkey_load_public: with the private half gone
+				// (held by the agent alone), PATH.pub still names the key.
+				if pb, perr := readBounded(path + ".pub"); perr == nil {
+					if k, _, _, _, kerr := ssh.ParseAuthorizedKey(pb); kerr == nil {
+						files = append(files, &fileKey{path: path, pub: k})
+						continue
+					}
+				}
 				cl.Log.Debug("identity file not accessible", "file", path, "err", err)
 				continue
 			}
