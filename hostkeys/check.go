@@ -261,12 +261,11 @@ type CertInvalidError struct{ Reason string }
 func (e *CertInvalidError) Error() string { return "certificate invalid: " + e.Reason }
 
 // checkHostCert is sshkey_cert_check_host(cert, name, 0, default
-// CASignatureAlgorithms): a host certificate, valid now, with name among its
-// principals or no principals at all. The signature was verified already.
+// CASignatureAlgorithms), its checks in its order: a host certificate,
+// valid now, with name among its principals or no principals at all, no
+// critical options, a CA signature algorithm allowed. The signature was
+// verified already.
 func (db *DB) checkHostCert(cert *ssh.Certificate, name string) error {
-	if cert.Signature == nil || !slices.Contains(caSignatureAlgorithms, cert.Signature.Format) {
-		return &CertInvalidError{"signed with disallowed algorithm"}
-	}
 	if cert.CertType != ssh.HostCert {
 		return &CertInvalidError{"not a host certificate"}
 	}
@@ -279,6 +278,13 @@ func (db *DB) checkHostCert(cert *ssh.Certificate, name string) error {
 	}
 	if len(cert.ValidPrincipals) > 0 && !slices.Contains(cert.ValidPrincipals, name) {
 		return &CertInvalidError{"name is not a listed principal"}
+	}
+	// No critical option is defined for host certificates: any is refused.
+	if len(cert.CriticalOptions) > 0 {
+		return &CertInvalidError{"contains unsupported critical options"}
+	}
+	if cert.Signature == nil || !slices.Contains(caSignatureAlgorithms, cert.Signature.Format) {
+		return &CertInvalidError{"signed with disallowed algorithm"}
 	}
 	return nil
 }
