@@ -97,7 +97,7 @@ func TestKRLAgreesWithSSHKeygen(t *testing.T) {
 		keys []string // plain .pub files revoked by explicit key
 	}{
 		{name: "explicit keys", keys: []string{pub(0), pub(3)}},
-		{name: "sha1 and sha256", spec: []string{"sha1: " + read(pub(1)), "sha256: " + read(pub(2)), "hash: " + ssh.FingerprintSHA256(readPub(t, pub(4)))}},
+		{name: "sha1 and sha256", spec: []string{"sha1: " + read(pub(1)), "sha256: " + read(pub(2)), "hash: " + ssh.FingerprintSHA256(krlReadPub(t, pub(4)))}},
 		{name: "serial list and range", ca: f.ca + ".pub", spec: []string{"serial: 42", "serial: 100-200"}},
 		{name: "serial bitmap", ca: f.ca + ".pub", spec: dense},
 		{name: "key id", ca: f.ca + ".pub", spec: []string{"id: host-5", "id: host-3"}},
@@ -146,7 +146,7 @@ func (f *krlFixture) compare(t *testing.T, krl string) {
 	}
 	n := 0
 	for _, file := range f.files {
-		got, err := rk.Check(readPub(t, file))
+		got, err := rk.Check(krlReadPub(t, file))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,7 +174,7 @@ func TestRevokedKeyList(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, file := range f.files {
-		got, err := rk.Check(readPub(t, file))
+		got, err := rk.Check(krlReadPub(t, file))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,7 +187,7 @@ func TestRevokedKeyList(t *testing.T) {
 	// A line that does not parse, before any match, is an error (ssh refuses).
 	os.WriteFile(list, []byte("garbage line\n"+string(k0)), 0o600)
 	rk, _ = LoadRevoked(list)
-	if _, err := rk.Check(readPub(t, f.files[0])); err == nil {
+	if _, err := rk.Check(krlReadPub(t, f.files[0])); err == nil {
 		t.Error("bad line: no error")
 	}
 	if _, err := LoadRevoked(filepath.Join(f.dir, "missing")); err == nil {
@@ -277,4 +277,18 @@ func FuzzParseKRL(f *testing.F) {
 		cert := &ssh.Certificate{Key: key, Serial: 1002, KeyId: "host-3", SignatureKey: key, CertType: ssh.HostCert}
 		k.IsRevoked(cert)
 	})
+}
+
+// krlReadPub parses a .pub or -cert.pub file.
+func krlReadPub(t *testing.T, path string) ssh.PublicKey {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _, _, _, err := ssh.ParseAuthorizedKey(b)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return k
 }
