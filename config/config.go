@@ -140,6 +140,10 @@ type Config struct {
 	// (0: none).
 	AddKeysToAgentLifetime time.Duration
 
+	// RevokedHostKeys is the file of revoked host keys (a KRL or public
+	// keys), expanded; "" when none.
+	RevokedHostKeys string
+
 	ProxyJump    string // "" when none; as ssh -G prints it, for ParseProxyJump
 	ProxyCommand string // "" when none; tokens are expanded at use by ExpandProxyCommand
 

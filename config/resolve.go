@@ -485,6 +485,14 @@ func (r *resolver) finish(host string) (*Config, error) {
 		c.CertificateFiles = append(c.CertificateFiles, v)
 		c.dump.certFiles = append(c.dump.certFiles, f.path)
 	}
+	// RevokedHostKeys: the value -G prints ("none" clears it), expanded.
+	if v, ok := o.keptString("revokedhostkeys", "", true); ok {
+		v, err := pathExpand(v, Pos{}, "revokedhostkeys")
+		if err != nil {
+			return nil, err
+		}
+		c.RevokedHostKeys = v
+	}
 	if o.proxyCommand != nil {
 		// Checked now so a bad token is reported with its line rather
 		// than when the command is about to run.

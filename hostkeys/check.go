@@ -252,25 +252,39 @@ var caSignatureAlgorithms = []string{
 	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
 }
 
+// CertInvalidError is a host certificate from a trusted CA that
+// sshkey_cert_check_host refused: wrong type, outside its validity, a name
+// not among its principals, a disallowed signature algorithm. OpenSSH prints
+// it ("Certificate invalid: expired") before going on with the plain key.
+type CertInvalidError struct{ Reason string }
+
+func (e *CertInvalidError) Error() string { return "certificate invalid: " + e.Reason }
+
 // checkHostCert is sshkey_cert_check_host(cert, name, 0, default
-// CASignatureAlgorithms): a host certificate, valid now, with name among its
-// principals or no principals at all. The signature was verified already.
+// CASignatureAlgorithms), its checks in its order: a host certificate,
+// valid now, with name among its principals or no principals at all, no
+// critical options, a CA signature algorithm allowed. The signature was
+// verified already.
 func (db *DB) checkHostCert(cert *ssh.Certificate, name string) error {
-	if cert.Signature == nil || !slices.Contains(caSignatureAlgorithms, cert.Signature.Format) {
-		return errors.New("certificate signed with disallowed algorithm")
-	}
 	if cert.CertType != ssh.HostCert {
-		return errors.New("certificate invalid: not a host certificate")
+		return &CertInvalidError{"not a host certificate"}
 	}
 	now := uint64(db.now().Unix())
 	if now < cert.ValidAfter {
-		return errors.New("certificate invalid: not yet valid")
+		return &CertInvalidError{"not yet valid"}
 	}
 	if now >= cert.ValidBefore {
-		return errors.New("certificate invalid: expired")
+		return &CertInvalidError{"expired"}
 	}
 	if len(cert.ValidPrincipals) > 0 && !slices.Contains(cert.ValidPrincipals, name) {
-		return errors.New("certificate invalid: name is not a listed principal")
+		return &CertInvalidError{"name is not a listed principal"}
+	}
+	// No critical option is defined for host certificates: any is refused.
+	if len(cert.CriticalOptions) > 0 {
+		return &CertInvalidError{"contains unsupported critical options"}
+	}
+	if cert.Signature == nil || !slices.Contains(caSignatureAlgorithms, cert.Signature.Format) {
+		return &CertInvalidError{"signed with disallowed algorithm"}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package hostkeys
 
 import (
+	"errors"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -188,6 +189,23 @@ func TestCheckBadCertSignature(t *testing.T) {
 	}
 	if r := db.Check("host.example", 22, f.cert); r.Status != Known {
 		t.Errorf("real certificate: %v %v", r.Status, r.CertErr)
+	}
+}
+
+// A host certificate with a critical option is refused as OpenSSH's
+// sshkey_cert_check_host refuses it (cert-hostkey's "cert has constraints").
+func TestCheckCertCriticalOptions(t *testing.T) {
+	f := newFixture(t)
+	kh := filepath.Join(f.dir, "known_hosts")
+	writeFile(t, kh, "@cert-authority * "+authorized(f.ca))
+	db, err := Load(kh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := signHost(t, f.caPriv, f.edPub, "-n", "host.example", "-O", "force-command=false")
+	var invalid *CertInvalidError
+	if r := db.Check("host.example", 22, c); r.Status == Known || !errors.As(r.CertErr, &invalid) {
+		t.Errorf("certificate with a critical option: %v %v", r.Status, r.CertErr)
 	}
 }
 

@@ -5,7 +5,8 @@
 //
 // It owns parsing and matching known_hosts lines (patterns, negation,
 // [host]:port, hashed names, @cert-authority, @revoked), the trust decision,
-// and appending a newly accepted key. It does not prompt, print warnings,
+// appending a newly accepted key, and RevokedHostKeys files: OpenSSH key
+// revocation lists (PROTOCOL.krl, krl.c) and plain key lists. It does not prompt, print warnings,
 // read ssh_config or decide what StrictHostKeyChecking allows: the caller
 // maps a Result to those.
 //

@@ -298,6 +298,9 @@ func parseKey(s string) (ssh.PublicKey, error) {
 	return key, nil
 }
 
+// errKeyLength is OpenSSH's SSH_ERR_KEY_LENGTH.
+var errKeyLength = errors.New("invalid key length")
+
 // checkKeySize applies OpenSSH's RSA modulus bounds (1024 to 16384 bits),
 // which x/crypto does not check when parsing.
 func checkKeySize(key ssh.PublicKey) error {
@@ -310,7 +313,7 @@ func checkKeySize(key ssh.PublicKey) error {
 	}
 	if rk, ok := ck.CryptoPublicKey().(*rsa.PublicKey); ok {
 		if n := rk.N.BitLen(); n < 1024 || n > 16384 {
-			return fmt.Errorf("RSA key of %d bits is outside 1024..16384", n)
+			return fmt.Errorf("%w: RSA key of %d bits is outside 1024..16384", errKeyLength, n)
 		}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/rssh/rssh/config"
 
@@ -67,6 +68,13 @@ func (c *Conn) serveAgentChannel(nc ssh.NewChannel, socket string) {
 	if err != nil {
 		nc.Reject(ssh.ConnectionFailed, fmt.Sprintf("cannot connect to the local agent: %v", unwrapOp(err)))
 		return
+	}
+	// As OpenSSH's client_request_agent: bind the connection to this
+	// server as a forwarding hop, so keys added with ssh-add -h are used
+	// only where their constraints allow. A serial client (no Close) reads
+	// only its own reply and leaves the stream to the pipe below.
+	if c.kex != nil && c.kexLog != nil {
+		bindAgent(agent.NewClient(struct{ io.ReadWriter }{local}), c.kex, c.SessionID(), true, c.kexLog)
 	}
 	ch, reqs, err := nc.Accept()
 	if err != nil {

@@ -57,14 +57,14 @@ type identity struct {
 // authMethods builds the methods OpenSSH would try, in its order: public
 // keys (agent keys first, in the agent's order, identity files after),
 // then keyboard-interactive and password when a terminal can ask.
-func (cl *Client) authMethods(cfg *config.Config) ([]ssh.AuthMethod, func(), error) {
+func (cl *Client) authMethods(cfg *config.Config, tap *kexTap) ([]ssh.AuthMethod, func(), error) {
 	var closers []io.Closer
 	cleanup := func() {
 		for _, c := range closers {
 			c.Close()
 		}
 	}
-	ids, err := cl.identities(cfg, &closers)
+	ids, err := cl.identities(cfg, &closers, tap)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -118,7 +118,7 @@ func (cl *Client) authMethods(cfg *config.Config) ([]ssh.AuthMethod, func(), err
 	return methods, cleanup, nil
 }
 
-func (cl *Client) identities(cfg *config.Config, closers *[]io.Closer) ([]identity, error) {
+func (cl *Client) identities(cfg *config.Config, closers *[]io.Closer, tap *kexTap) ([]identity, error) {
 	type fileKey struct {
 		path   string
 		pub    ssh.PublicKey
@@ -129,6 +129,14 @@ func (cl *Client) identities(cfg *config.Config, closers *[]io.Closer) ([]identi
 		pub, signer, err := cl.loadIdentity(path, cfg.BatchMode)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
+				// As ssh's sshkey_load_public: with the private half gone
+				// (held by the agent alone), PATH.pub still names the key.
+				if pb, perr := readBounded(path + ".pub"); perr == nil {
+					if k, _, _, _, kerr := ssh.ParseAuthorizedKey(pb); kerr == nil {
+						files = append(files, &fileKey{path: path, pub: k})
+						continue
+					}
+				}
 				cl.Log.Debug("identity file not accessible", "file", path, "err", err)
 				continue
 			}
@@ -149,11 +157,16 @@ func (cl *Client) identities(cfg *config.Config, closers *[]io.Closer) ([]identi
 			cl.Log.Debug("agent not reachable", "socket", sock, "err", err)
 		} else {
 			*closers = append(*closers, conn)
-			signers, err := agent.NewClient(conn).Signers()
+			ag := agent.NewClient(conn)
+			signers, err := ag.Signers()
 			if err != nil {
 				cl.Log.Debug("listing agent keys failed", "err", err)
 			}
+			// Bound to the host (session-bind) before the first signature,
+			// for keys added with ssh-add -h.
+			binder := &agentBinder{agent: ag, tap: tap, log: cl.Log}
 			for _, s := range signers {
+				s = &boundSigner{Signer: s, binder: binder}
 				matched := false
 				for i, f := range files {
 					if bytes.Equal(f.pub.Marshal(), s.PublicKey().Marshal()) {

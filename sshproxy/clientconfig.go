@@ -19,12 +19,13 @@ const Version = "SSH-2.0-rssh_0.1"
 // defaults stand: mlkem768x25519 first for key exchange and AES-GCM first
 // for ciphers, which costs less CPU than OpenSSH 9.2's defaults and is no
 // weaker. The returned func closes what authentication needed (the agent).
-func (cl *Client) clientConfig(cfg *config.Config) (*ssh.ClientConfig, func(), error) {
+// tap, when not nil, watches the key exchange for the agent's session-bind.
+func (cl *Client) clientConfig(cfg *config.Config, tap *kexTap) (*ssh.ClientConfig, func(), error) {
 	cb, hostAlgos, err := cl.hostKeyPolicy(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	methods, cleanup, err := cl.authMethods(cfg)
+	methods, cleanup, err := cl.authMethods(cfg, tap)
 	if err != nil {
 		return nil, nil, err
 	}

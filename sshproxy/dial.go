@@ -54,6 +54,9 @@ type Conn struct {
 	closeMu  sync.Once
 
 	chans openChannels // what ~# lists
+
+	kex    *kexTap // the first key exchange, for agent session-bind
+	kexLog *slog.Logger
 }
 
 func newConn(c *ssh.Client, cfg *config.Config) *Conn {
@@ -436,7 +439,8 @@ func (pipeAddr) String() string  { return "proxy-command" }
 // conn. ConnectTimeout bounds the whole of it, as in OpenSSH, where it also
 // covers the banner exchange.
 func (cl *Client) handshake(ctx context.Context, conn net.Conn, cfg *config.Config) (*Conn, error) {
-	cc, cleanup, err := cl.clientConfig(cfg)
+	tap := newKexTap(conn)
+	cc, cleanup, err := cl.clientConfig(cfg, tap)
 	if err != nil {
 		return nil, err
 	}
@@ -456,7 +460,7 @@ func (cl *Client) handshake(ctx context.Context, conn net.Conn, cfg *config.Conf
 	}
 	done := make(chan result, 1)
 	crash.Go(func() {
-		c, chans, reqs, err := ssh.NewClientConn(conn, addr, cc)
+		c, chans, reqs, err := ssh.NewClientConn(tap, addr, cc)
 		done <- result{c, chans, reqs, err}
 	})
 	var r result
@@ -481,5 +485,7 @@ func (cl *Client) handshake(ctx context.Context, conn net.Conn, cfg *config.Conf
 		return nil, classifyHandshakeError(r.err, cfg)
 	}
 	afterKex(r.c)
-	return newConn(ssh.NewClient(r.c, r.chans, r.reqs), cfg), nil
+	c := newConn(ssh.NewClient(r.c, r.chans, r.reqs), cfg)
+	c.kex, c.kexLog = tap, cl.Log
+	return c, nil
 }

@@ -169,7 +169,61 @@ func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []stri
 		cl.Log.Warn(fmt.Sprintf("Warning: Permanently added '%s' (%s) to the list of known hosts.", shown, keyTypeName(key)))
 		return nil
 	}
-	return cb, algos, nil
+	return cl.certChecks(cfg, db, name, port, cb), algos, nil
+}
+
+// certChecks runs, before cb, what OpenSSH's verify_host_key does first:
+// RevokedHostKeys refuses a revoked key (or a certificate whose serial or
+// CA is revoked) whatever known_hosts and StrictHostKeyChecking say; and a
+// host certificate from a trusted CA that is not valid for this host is
+// reported ("Certificate invalid: expired") before cb goes on with its
+// plain key.
+func (cl *Client) certChecks(cfg *config.Config, db *hostkeys.DB, name string, port int, cb ssh.HostKeyCallback) ssh.HostKeyCallback {
+	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+		if err := checkRevokedFile(cfg.RevokedHostKeys, key); err != nil {
+			return err
+		}
+		if _, ok := key.(*ssh.Certificate); ok {
+			res := db.Check(name, port, key)
+			var invalid *hostkeys.CertInvalidError
+			if res.Status != hostkeys.Known && errors.As(res.CertErr, &invalid) {
+				cl.Log.Error("rssh: host " + invalid.Error())
+			}
+		}
+		return cb(hostname, remote, key)
+	}
+}
+
+// checkRevokedFile refuses a host key that RevokedHostKeys revokes, before
+// known_hosts is consulted and whatever StrictHostKeyChecking says, as
+// OpenSSH's verify_host_key does; a file that cannot be read or parsed
+// refuses the host too.
+func checkRevokedFile(path string, key ssh.PublicKey) error {
+	if path == "" {
+		return nil
+	}
+	fp := ssh.FingerprintSHA256(key)
+	if c, ok := key.(*ssh.Certificate); ok {
+		fp = ssh.FingerprintSHA256(c.Key) // OpenSSH fingerprints a certificate's key
+	}
+	rk, err := hostkeys.LoadRevoked(path)
+	revoked := false
+	if err == nil {
+		revoked, err = rk.Check(key)
+	}
+	if err != nil {
+		return &HostKeyError{
+			Msg: fmt.Sprintf("cannot check host key %s %s: %v: host key verification failed",
+				keyTypeName(key), fp, err),
+			Hint: "fix or remove RevokedHostKeys " + path,
+		}
+	}
+	if revoked {
+		return &HostKeyError{
+			Msg: fmt.Sprintf("host key %s %s revoked by file %s: host key verification failed", keyTypeName(key), fp, path),
+		}
+	}
+	return nil
 }
 
 func fingerprint(k ssh.PublicKey) string { return ssh.FingerprintSHA256(k) }

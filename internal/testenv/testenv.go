@@ -115,6 +115,9 @@ type SSHDOptions struct {
 	Extra string
 	// NoAcceptEnv leaves out "AcceptEnv OP_SERVICE_ACCOUNT_TOKEN RSSH_ENV".
 	NoAcceptEnv bool
+	// Setup, when set, runs once the server's dir and host key exist and
+	// returns more sshd_config lines (a HostCertificate for that key).
+	Setup func(dir string, hostKey *Key) string
 }
 
 // StartSSHD starts sshd -D on 127.0.0.1 and a free port, with its own host key,
@@ -139,6 +142,9 @@ func StartSSHD(t TB, opts SSHDOptions) *SSHD {
 	s.HostKey = NewKey(t, dir, "ssh_host_ed25519_key")
 	if err := os.MkdirAll(filepath.Join(dir, "authorized_keys"), 0o755); err != nil {
 		t.Fatalf("%v", err)
+	}
+	if opts.Setup != nil {
+		opts.Extra += "\n" + opts.Setup(dir, s.HostKey) + "\n"
 	}
 	acceptEnv := "AcceptEnv OP_SERVICE_ACCOUNT_TOKEN RSSH_ENV"
 	if opts.NoAcceptEnv {
