@@ -45,8 +45,6 @@ var knownDifferences = []struct {
 	Keyword, Value string // Value is a regexp over the atom's value; "" matches any
 	Reason         string
 }{
-	{"revokedhostkeys", "", "rssh does not read RevokedHostKeys; being fixed on branch certs"},
-	{"certificatefile", "", "certificates; being fixed on branch certs"},
 	{"remoteforward", "", "remote forwarding; being fixed on branch fwd"},
 	{"-R", "", "remote forwarding; being fixed on branch fwd"},
 	{"preferredauthentications", "", "rssh does not read PreferredAuthentications (it offers publickey, then keyboard-interactive and password when it can prompt); to do once branch hk's auth changes land"},
