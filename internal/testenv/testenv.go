@@ -115,6 +115,9 @@ type SSHDOptions struct {
 	Extra string
 	// NoAcceptEnv leaves out "AcceptEnv OP_SERVICE_ACCOUNT_TOKEN RSSH_ENV".
 	NoAcceptEnv bool
+	// LogLevel replaces DEBUG2 (sshd takes a keyword's first value, so
+	// Extra cannot): at DEBUG2 sshd is slow enough to hide client races.
+	LogLevel string
 }
 
 // StartSSHD starts sshd -D on 127.0.0.1 and a free port, with its own host key,
@@ -144,6 +147,10 @@ func StartSSHD(t TB, opts SSHDOptions) *SSHD {
 	if opts.NoAcceptEnv {
 		acceptEnv = ""
 	}
+	logLevel := "DEBUG2"
+	if opts.LogLevel != "" {
+		logLevel = opts.LogLevel
+	}
 	var lastErr error
 	// A free port can be taken between probing and sshd's bind; retry a few times.
 	for attempt := 0; attempt < 5; attempt++ {
@@ -162,10 +169,10 @@ UsePAM no
 PrintMotd no
 PrintLastLog no
 UseDNS no
-LogLevel DEBUG2
+LogLevel %s
 Subsystem sftp internal-sftp
 %s
-`, port, s.HostKey.Path, dir, dir, acceptEnv, opts.Extra)
+`, port, s.HostKey.Path, dir, dir, acceptEnv, logLevel, opts.Extra)
 		confPath := filepath.Join(dir, "sshd_config")
 		if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 			t.Fatalf("%v", err)
