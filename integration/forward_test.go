@@ -28,8 +28,14 @@ type proc struct {
 
 func (w *world) start(args ...string) *proc {
 	w.t.Helper()
+	return w.startBin(rsshBin, args...)
+}
+
+// startBin is start for another client (OpenSSH's ssh, to compare).
+func (w *world) startBin(bin string, args ...string) *proc {
+	w.t.Helper()
 	p := &proc{stdout: &syncBuffer{}, err: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(rsshBin, append([]string{"-F", w.config}, args...)...)
+	p.cmd = exec.Command(bin, append([]string{"-F", w.config}, args...)...)
 	p.cmd.Env = w.env
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.err
 	if err := p.cmd.Start(); err != nil {

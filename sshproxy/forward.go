@@ -283,11 +283,11 @@ func (f *Forwarding) startRemote(spec string) error {
 	}
 	if fwd.ListenPath == "" && fwd.ListenPort == 0 {
 		fwd.ListenPort = rf.port // what -KR names it by
+		host, port := fwd.ConnectHost, fwd.ConnectPort
 		if fwd.Dynamic() {
-			fw.Log.Info(fmt.Sprintf("Allocated port %d for remote forward to dynamic", rf.port))
-		} else {
-			fw.Log.Info(fmt.Sprintf("Allocated port %d for remote forward to %s:%d", rf.port, fwd.ConnectHost, fwd.ConnectPort))
+			host = "socks" // OpenSSH's placeholder target for a dynamic one
 		}
+		fw.Log.Info(fmt.Sprintf("Allocated port %d for remote forward to %s:%d", rf.port, host, port))
 	}
 	f.add(&listener{kind: config.RemoteForward, fwd: fwd, ls: []io.Closer{rf}})
 	return nil
