@@ -213,15 +213,7 @@ func bindName(host string) string {
 
 // acceptLocal serves one local listener until it is closed.
 func (c *Conn) acceptLocal(l net.Listener, fwd config.Forward, fw Forwards) {
-	for {
-		local, err := l.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return // closed
-		}
+	acceptLoop(l, fw.Warn, func(local net.Conn) {
 		crash.Go(func() {
 			if fwd.Dynamic() {
 				// Named by its target once the SOCKS request names one, as
@@ -248,7 +240,7 @@ func (c *Conn) acceptLocal(l net.Listener, fwd config.Forward, fw Forwards) {
 			}
 			pipe(asHalfCloser(local), asHalfCloser(remote))
 		})
-	}
+	})
 }
 
 func (f *Forwarding) startRemote(spec string) error {
@@ -311,14 +303,16 @@ func (c *Conn) serveForwarded(nc ssh.NewChannel, origin string, fwd config.Forwa
 		}
 		ch := c.track(ctype, origin)
 		defer ch.close()
-		serveSOCKS(remote, net.Dial, fw.Warn)
+		serveSOCKS(remote, func(network, addr string) (net.Conn, error) {
+			return dialShort(&c.rfwd.short, fw.Warn, network, addr)
+		}, fw.Warn)
 		return
 	}
 	network, target := "tcp", net.JoinHostPort(fwd.ConnectHost, strconv.Itoa(fwd.ConnectPort))
 	if fwd.ConnectPath != "" {
 		network, target = "unix", fwd.ConnectPath
 	}
-	local, err := net.Dial(network, target)
+	local, err := dialShort(&c.rfwd.short, fw.Warn, network, target)
 	if err != nil {
 		fmt.Fprintf(fw.Warn, "rssh: remote forward to %s: connect failed: %v\n", target, unwrapOp(err))
 		nc.Reject(ssh.ConnectionFailed, "connect failed")

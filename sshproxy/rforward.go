@@ -41,6 +41,8 @@ type remoteForwards struct {
 	entries []*remoteForward
 	queued  []queuedOpen
 	ended   bool // the connection is gone
+
+	short shortageLog // connecting to targets ran out of file descriptors
 }
 
 // remoteForward is one registered forward. A TCP one is matched by the
