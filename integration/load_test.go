@@ -164,6 +164,9 @@ func cpuTime(pid int) time.Duration {
 }
 
 func TestLoadForwards(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load test: minutes on 2 CPUs (run without -short)")
+	}
 	w := newWorld(t, "", "")
 	bin := loadRSSH(t)
 	echo := startEcho(t)
@@ -215,6 +218,9 @@ func TestLoadForwards(t *testing.T) {
 // sending 64 KiB to sha256sum on the server and getting the right digest.
 func TestLoadConcurrentProcesses(t *testing.T) {
 	const n, size = 100, 64 << 10
+	if testing.Short() {
+		t.Skip("load test (run without -short)")
+	}
 	w := newWorldSSHD(t, testenv.SSHDOptions{LogLevel: "INFO", Extra: "MaxStartups 200"})
 	start := time.Now()
 	failed := runConcurrent(t, n, func(i int) error {
