@@ -27,9 +27,49 @@ import (
 // many rssh processes against one sshd. Every loop is bounded in count and
 // every connection by a deadline.
 const (
-	loadBytes    = 1 << 20
-	loadDeadline = 3 * time.Minute // per connection, the whole run included
+	loadBytes = 1 << 20
+	// A connection fails when it makes no progress for loadIdle, or is not
+	// done after loadDeadline: on a shared 2-CPU machine a whole run can
+	// take minutes, while a stall shows as no byte moving.
+	loadIdle     = 90 * time.Second
+	loadDeadline = 10 * time.Minute
 )
+
+// progressConn moves its deadline on with every read and write: loadIdle
+// from now, never past the connection's end.
+type progressConn struct {
+	net.Conn
+	end time.Time
+}
+
+func withProgressDeadline(c net.Conn) *progressConn {
+	return &progressConn{Conn: c, end: time.Now().Add(loadDeadline)}
+}
+
+func (p *progressConn) next() time.Time {
+	d := time.Now().Add(loadIdle)
+	if d.After(p.end) {
+		return p.end
+	}
+	return d
+}
+
+func (p *progressConn) Read(b []byte) (int, error) {
+	p.Conn.SetReadDeadline(p.next())
+	return p.Conn.Read(b)
+}
+
+func (p *progressConn) Write(b []byte) (int, error) {
+	p.Conn.SetWriteDeadline(p.next())
+	return p.Conn.Write(b)
+}
+
+func (p *progressConn) CloseWrite() error {
+	if hc, ok := p.Conn.(interface{ CloseWrite() error }); ok {
+		return hc.CloseWrite()
+	}
+	return nil
+}
 
 // seededStream writes size pseudo-random bytes (seeded, so no buffer of the
 // whole payload is kept) and returns their digest.
@@ -55,16 +95,16 @@ func seededStream(w io.Writer, seed uint64, size int) ([32]byte, error) {
 
 // echoExchange sends loadBytes on c (to an echo server behind the
 // forward), half-closes, and wants exactly the same bytes back.
-func echoExchange(c net.Conn, seed uint64) error {
-	c.SetDeadline(time.Now().Add(loadDeadline))
+func echoExchange(nc net.Conn, seed uint64) error {
+	c := withProgressDeadline(nc)
 	var sent [32]byte
 	var werr error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		sent, werr = seededStream(c, seed, loadBytes)
-		if hc, ok := c.(interface{ CloseWrite() error }); ok && werr == nil {
-			werr = hc.CloseWrite()
+		if werr == nil {
+			werr = c.CloseWrite()
 		}
 	}()
 	h := sha256.New()
@@ -117,7 +157,7 @@ func socks5Connect(addr string, port int) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.SetDeadline(time.Now().Add(loadDeadline))
+	c.SetDeadline(time.Now().Add(loadIdle))
 	req := append([]byte{5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 1}, byte(port>>8), byte(port))
 	if _, err := c.Write(req); err != nil {
 		c.Close()
@@ -167,7 +207,9 @@ func TestLoadForwards(t *testing.T) {
 	if testing.Short() {
 		t.Skip("load test: minutes on 2 CPUs (run without -short)")
 	}
-	w := newWorld(t, "", "")
+	// At DEBUG2 sshd logs every window adjustment of 500 channels: that,
+	// not rssh, would be the load.
+	w := newWorldSSHD(t, testenv.SSHDOptions{LogLevel: "INFO"})
 	bin := loadRSSH(t)
 	echo := startEcho(t)
 	echoPort := echo.Addr().(*net.TCPAddr).Port
