@@ -29,10 +29,12 @@ import (
 const (
 	loadBytes = 1 << 20
 	// A connection fails when it makes no progress for loadIdle, or is not
-	// done after loadDeadline: on a shared 2-CPU machine a whole run can
-	// take minutes, while a stall shows as no byte moving.
-	loadIdle     = 90 * time.Second
-	loadDeadline = 10 * time.Minute
+	// done after loadDeadline. All 500 uploads share one SSH connection, so
+	// a connection's first echoed byte can wait behind most of 500 MiB: on
+	// a 2-CPU machine shared with other work that took over 90 s (the
+	// whole run ~3 minutes, rssh using ~11 s of CPU: slow, not stalled).
+	loadIdle     = 4 * time.Minute
+	loadDeadline = 8 * time.Minute
 )
 
 // progressConn moves its deadline on with every read and write: loadIdle
