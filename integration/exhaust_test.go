@@ -49,7 +49,7 @@ const shortageWords = "too many open files"
 func TestForwardsSurviveFDExhaustion(t *testing.T) {
 	prlimit := testenv.Need(t, "prlimit", "util-linux")
 	w := newWorld(t, "", "")
-	echo := startEcho(t)
+	echo := testenv.StartEcho(t)
 	echoPort := echo.Addr().(*net.TCPAddr).Port
 	const nofile, hold = 40, 60
 	for _, kind := range []string{"L", "D", "R"} {

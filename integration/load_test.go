@@ -213,7 +213,7 @@ func TestLoadForwards(t *testing.T) {
 	// not rssh, would be the load.
 	w := newWorldSSHD(t, testenv.SSHDOptions{LogLevel: "INFO"})
 	bin := loadRSSH(t)
-	echo := startEcho(t)
+	echo := testenv.StartEcho(t)
 	echoPort := echo.Addr().(*net.TCPAddr).Port
 	for _, c := range []struct {
 		kind string

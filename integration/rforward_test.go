@@ -134,7 +134,7 @@ func probeSOCKS(addr string, pr socksProbe) (reply []byte, echoed bool, err erro
 // SOCKS client the same answer; a refused target is refused by both.
 func TestRemoteDynamicForward(t *testing.T) {
 	w := newWorldSSHD(t, testenv.SSHDOptions{LogLevel: "INFO"})
-	echo := startEcho(t)
+	echo := testenv.StartEcho(t)
 	echoPort := echo.Addr().(*net.TCPAddr).Port
 	type outcome struct {
 		allocated string
