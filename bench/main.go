@@ -5,8 +5,9 @@
 //	go run ./bench            # as root on Debian, after scripts/setup
 //
 // Figures: `HOST true` wall time, upload throughput, rssh's peak RSS, the
-// time to the first prompt of an interactive login on a PTY, and the peak
-// RSS of an idle interactive session.
+// time to the first prompt of an interactive login on a PTY, the peak
+// RSS of an idle interactive session, and the time and peak RSS of 500
+// concurrent 1 MiB connections through -L.
 package main
 
 import (
@@ -30,12 +31,16 @@ func main() {
 	runs := flag.Int("n", 30, "connections per client for the startup figure")
 	mib := flag.Int("mib", 256, "upload size in MiB")
 	rounds := flag.Int("rounds", 3, "upload rounds per client")
+	fwdConns := flag.Int("fwdconns", 500, "concurrent connections for the -L load figure")
+	fwdKiB := flag.Int("fwdkib", 1024, "KiB each way per connection for the -L load figure")
 	flag.Parse()
 
-	testenv.RunStandalone("bench", func(tb *testenv.Standalone) error { return run(tb, *runs, *mib, *rounds) })
+	testenv.RunStandalone("bench", func(tb *testenv.Standalone) error {
+		return run(tb, *runs, *mib, *rounds, *fwdConns, *fwdKiB)
+	})
 }
 
-func run(tb *testenv.Standalone, runs, mib, rounds int) error {
+func run(tb *testenv.Standalone, runs, mib, rounds, fwdConns, fwdKiB int) error {
 	dir := tb.TempDir()
 	rssh, err := testenv.BuildRSSH(dir)
 	if err != nil {
@@ -140,6 +145,9 @@ func run(tb *testenv.Standalone, runs, mib, rounds int) error {
 	fmt.Printf("%-34s %10s %10s %8.2f %s\n", "peak RSS, idle interactive (3 s)",
 		fmt.Sprintf("%.1f MB", float64(idle["ssh"])/1024), fmt.Sprintf("%.1f MB", float64(idle["rssh"])/1024),
 		float64(idle["rssh"])/float64(idle["ssh"]), "rssh <= 20 MB")
+	if err := benchForwardLoad(clients, fwdConns, fwdKiB); err != nil {
+		return err
+	}
 	return benchTokenCacheHit(tb, dir, rssh, ssh, sshd, user, key, kh, runs)
 }
 

@@ -42,6 +42,11 @@ func ParseForward(spec string, kind ForwardKind) (Forward, error) {
 	s := strings.TrimSpace(spec)
 	if a, b, ok := strings.Cut(s, " "); ok {
 		s = a + ":" + strings.TrimSpace(b)
+		// ssh -G prints a remote dynamic forward's missing target as
+		// "[socks]:0", which parse_forward would refuse (port 0).
+		if kind == RemoteForward && strings.TrimSpace(b) == "[socks]:0" {
+			s = a
+		}
 	}
 	var (
 		f  forward

@@ -45,8 +45,6 @@ var knownDifferences = []struct {
 	Keyword, Value string // Value is a regexp over the atom's value; "" matches any
 	Reason         string
 }{
-	{"remoteforward", "", "remote forwarding; being fixed on branch fwd"},
-	{"-R", "", "remote forwarding; being fixed on branch fwd"},
 	{"preferredauthentications", "", "rssh does not read PreferredAuthentications (it offers publickey, then keyboard-interactive and password when it can prompt); to do once branch hk's auth changes land"},
 	{"rsshrequireenv", "", "rssh's own keyword: ssh refuses it unless IgnoreUnknown covers it (deliberate)"},
 	{"rsshtokentransport", "", "rssh's own keyword: ssh refuses it unless IgnoreUnknown covers it (deliberate)"},

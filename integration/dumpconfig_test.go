@@ -44,6 +44,7 @@ Host *
 		{"-B", "lo", "alias"},
 		{"-c", "aes128-gcm@openssh.com", "-m", "hmac-sha2-256", "alias"},
 		{"-L", "8080:localhost:80", "-R", "9090:127.0.0.1:90", "-D", "1080", "alias"},
+		{"-R", "7070", "-R", "127.0.0.1:7071", "-R", "localhost:0", "-R", "[::1]:7073", "-R", "*:7074", "alias"},
 		{"-W", "target:22", "alias"},
 		{"-W", "a:1", "-o", "exitonforwardfailure=no", "-o", "clearallforwardings=no", "alias"},
 		{"alias", "uptime"},

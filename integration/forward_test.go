@@ -28,8 +28,20 @@ type proc struct {
 
 func (w *world) start(args ...string) *proc {
 	w.t.Helper()
+	return w.startBin(rsshBin, args...)
+}
+
+// startBin is start for another client (OpenSSH's ssh, to compare).
+func (w *world) startBin(bin string, args ...string) *proc {
+	w.t.Helper()
+	return w.startArgv(append([]string{bin, "-F", w.config}, args...)...)
+}
+
+// startArgv starts the command line argv as start does.
+func (w *world) startArgv(argv ...string) *proc {
+	w.t.Helper()
 	p := &proc{stdout: &syncBuffer{}, err: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(rsshBin, append([]string{"-F", w.config}, args...)...)
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Env = w.env
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.err
 	if err := p.cmd.Start(); err != nil {

@@ -104,12 +104,3 @@ func forwardedName(ctype string, listen net.Addr, target string, local net.Conn)
 	}
 	return b.String()
 }
-
-// originator is the name OpenSSH gives a connection the server forwards
-// to us: the address it came from on the server's side.
-func originator(remote net.Conn) string {
-	if a, ok := remote.RemoteAddr().(*net.TCPAddr); ok {
-		return a.IP.String()
-	}
-	return "forwarded-streamlocal"
-}

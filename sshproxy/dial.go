@@ -53,7 +53,8 @@ type Conn struct {
 	timedOut atomic.Bool   // keepalive gave up on the server
 	closeMu  sync.Once
 
-	chans openChannels // what ~# lists
+	chans openChannels   // what ~# lists
+	rfwd  remoteForwards // where the server's forwarded channels go
 
 	kex    *kexTap // the first key exchange, for agent session-bind
 	kexLog *slog.Logger

@@ -213,15 +213,7 @@ func bindName(host string) string {
 
 // acceptLocal serves one local listener until it is closed.
 func (c *Conn) acceptLocal(l net.Listener, fwd config.Forward, fw Forwards) {
-	for {
-		local, err := l.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return // closed
-		}
+	acceptLoop(l, fw.Warn, func(local net.Conn) {
 		crash.Go(func() {
 			if fwd.Dynamic() {
 				// Named by its target once the SOCKS request names one, as
@@ -248,7 +240,7 @@ func (c *Conn) acceptLocal(l net.Listener, fwd config.Forward, fw Forwards) {
 			}
 			pipe(asHalfCloser(local), asHalfCloser(remote))
 		})
-	}
+	})
 }
 
 func (f *Forwarding) startRemote(spec string) error {
@@ -257,80 +249,83 @@ func (f *Forwarding) startRemote(spec string) error {
 	if err != nil {
 		return err
 	}
-	var l net.Listener
-	if fwd.ListenPath != "" {
-		l, err = c.ListenUnix(fwd.ListenPath)
-	} else {
-		// OpenSSH's channel_rfwd_bind_host: the server's GatewayPorts, not
-		// ours, decides what "localhost" and "" mean there.
-		host := "localhost"
-		if fwd.HasListenHost {
-			host = fwd.ListenHost
-			if host == "*" {
-				host = ""
-			}
+	// OpenSSH's channel_rfwd_bind_host: the server's GatewayPorts, not
+	// ours, decides what "localhost" and "" mean there.
+	host := "localhost"
+	if fwd.HasListenHost {
+		host = fwd.ListenHost
+		if host == "*" {
+			host = ""
 		}
-		l, err = c.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(fwd.ListenPort)))
 	}
+	if fwd.ListenPath != "" {
+		host = ""
+	}
+	asked := fwd // fwd learns its port below, while channels may come already
+	rf, err := c.listenRemote(host, fwd.ListenPort, fwd.ListenPath, fw.Log, func(nc ssh.NewChannel, origin string) {
+		c.serveForwarded(nc, origin, asked, fw)
+	})
 	if err != nil {
 		what := fwd.ListenPath
 		if what == "" {
 			what = "listen port " + strconv.Itoa(fwd.ListenPort)
 		}
+		fw.Log.Debug("remote forward refused", "spec", spec, "err", err)
 		return fmt.Errorf("remote port forwarding failed for %s", what)
 	}
-	target := net.JoinHostPort(fwd.ConnectHost, strconv.Itoa(fwd.ConnectPort))
-	if fwd.ConnectPath != "" {
-		target = fwd.ConnectPath
-	}
 	if fwd.ListenPath == "" && fwd.ListenPort == 0 {
-		port := 0
-		if a, ok := l.Addr().(*net.TCPAddr); ok {
-			port = a.Port
-		}
-		fwd.ListenPort = port // what -KR names it by
+		fwd.ListenPort = rf.port // what -KR names it by
+		host, port := fwd.ConnectHost, fwd.ConnectPort
 		if fwd.Dynamic() {
-			fw.Log.Info(fmt.Sprintf("Allocated port %d for remote forward to dynamic", port))
-		} else {
-			fw.Log.Info(fmt.Sprintf("Allocated port %d for remote forward to %s:%d", port, fwd.ConnectHost, fwd.ConnectPort))
+			host = "socks" // OpenSSH's placeholder target for a dynamic one
 		}
+		fw.Log.Info(fmt.Sprintf("Allocated port %d for remote forward to %s:%d", rf.port, host, port))
 	}
-	f.add(&listener{kind: config.RemoteForward, fwd: fwd, ls: []io.Closer{l}})
-	ctype := "forwarded-tcpip"
-	if fwd.ListenPath != "" {
-		ctype = "forwarded-streamlocal@openssh.com"
-	}
-	crash.Go(func() {
-		for {
-			remote, err := l.Accept()
-			if err != nil {
-				return // closed, or the connection ended
-			}
-			crash.Go(func() {
-				enter(cbForwardChannel)
-				ch := c.track(ctype, originator(remote))
-				defer ch.close()
-				if fwd.Dynamic() {
-					// -R port alone: the server's end is a SOCKS proxy whose
-					// connections rssh makes from here.
-					serveSOCKS(remote, net.Dial, fw.Warn)
-					return
-				}
-				network := "tcp"
-				if fwd.ConnectPath != "" {
-					network = "unix"
-				}
-				local, err := net.Dial(network, target)
-				if err != nil {
-					fmt.Fprintf(fw.Warn, "rssh: remote forward to %s: connect failed: %v\n", target, unwrapOp(err))
-					remote.Close()
-					return
-				}
-				pipe(asHalfCloser(remote), asHalfCloser(local))
-			})
-		}
-	})
+	f.add(&listener{kind: config.RemoteForward, fwd: fwd, ls: []io.Closer{rf}})
 	return nil
+}
+
+// serveForwarded serves one channel the server opened for the remote
+// forward fwd. As OpenSSH, the local end is connected first and a failure
+// refuses the channel ("connect failed"); a dynamic forward (-R port
+// alone) accepts and serves SOCKS, making its connections from here.
+func (c *Conn) serveForwarded(nc ssh.NewChannel, origin string, fwd config.Forward, fw Forwards) {
+	enter(cbForwardChannel)
+	ctype := nc.ChannelType()
+	var laddr, raddr net.Addr = &net.UnixAddr{Name: fwd.ListenPath, Net: "unix"}, &net.UnixAddr{Name: "@", Net: "unix"}
+	if fwd.ListenPath == "" {
+		laddr, raddr = &net.TCPAddr{}, &net.TCPAddr{IP: net.ParseIP(origin)}
+	}
+	if fwd.Dynamic() {
+		remote, err := acceptForwarded(nc, laddr, raddr)
+		if err != nil {
+			return
+		}
+		ch := c.track(ctype, origin)
+		defer ch.close()
+		serveSOCKS(remote, func(network, addr string) (net.Conn, error) {
+			return dialShort(&c.rfwd.short, fw.Warn, network, addr)
+		}, fw.Warn)
+		return
+	}
+	network, target := "tcp", net.JoinHostPort(fwd.ConnectHost, strconv.Itoa(fwd.ConnectPort))
+	if fwd.ConnectPath != "" {
+		network, target = "unix", fwd.ConnectPath
+	}
+	local, err := dialShort(&c.rfwd.short, fw.Warn, network, target)
+	if err != nil {
+		fmt.Fprintf(fw.Warn, "rssh: remote forward to %s: connect failed: %v\n", target, unwrapOp(err))
+		nc.Reject(ssh.ConnectionFailed, "connect failed")
+		return
+	}
+	remote, err := acceptForwarded(nc, laddr, raddr)
+	if err != nil {
+		local.Close()
+		return
+	}
+	ch := c.track(ctype, origin)
+	defer ch.close()
+	pipe(remote, asHalfCloser(local))
 }
 
 // asHalfCloser adapts the conns forwarding meets: TCP and Unix sockets,

@@ -118,6 +118,9 @@ type SSHDOptions struct {
 	// Setup, when set, runs once the server's dir and host key exist and
 	// returns more sshd_config lines (a HostCertificate for that key).
 	Setup func(dir string, hostKey *Key) string
+	// LogLevel replaces DEBUG2 (sshd takes a keyword's first value, so
+	// Extra cannot): at DEBUG2 sshd is slow enough to hide client races.
+	LogLevel string
 }
 
 // StartSSHD starts sshd -D on 127.0.0.1 and a free port, with its own host key,
@@ -150,6 +153,10 @@ func StartSSHD(t TB, opts SSHDOptions) *SSHD {
 	if opts.NoAcceptEnv {
 		acceptEnv = ""
 	}
+	logLevel := "DEBUG2"
+	if opts.LogLevel != "" {
+		logLevel = opts.LogLevel
+	}
 	var lastErr error
 	// A free port can be taken between probing and sshd's bind; retry a few times.
 	for attempt := 0; attempt < 5; attempt++ {
@@ -168,10 +175,10 @@ UsePAM no
 PrintMotd no
 PrintLastLog no
 UseDNS no
-LogLevel DEBUG2
+LogLevel %s
 Subsystem sftp internal-sftp
 %s
-`, port, s.HostKey.Path, dir, dir, acceptEnv, opts.Extra)
+`, port, s.HostKey.Path, dir, dir, acceptEnv, logLevel, opts.Extra)
 		confPath := filepath.Join(dir, "sshd_config")
 		if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 			t.Fatalf("%v", err)
