@@ -50,6 +50,22 @@ const (
 	keyTypeNames = allKeys
 )
 
+// Accepts reports whether OpenSSH 9.2 accepts name in the algorithm list
+// of keyword ("ciphers", "macs" or "kexalgorithms", lowercase): what
+// `-o Ciphers=name` and the like let through. rssh -Q lists only the
+// algorithms that are both implemented and accepted here.
+func Accepts(keyword, name string) bool {
+	switch keyword {
+	case "ciphers":
+		return listHas(allCiphers, name)
+	case "macs":
+		return listHas(allMACs, name)
+	case "kexalgorithms":
+		return listHas(allKex, name)
+	}
+	return false
+}
+
 func listHas(list, name string) bool {
 	for _, n := range strings.Split(list, ",") {
 		if n == name {

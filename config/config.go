@@ -215,6 +215,17 @@ type Config struct {
 	ServerAliveInterval time.Duration
 	ServerAliveCountMax int
 
+	// RekeyLimit is the number of bytes after which a new key exchange
+	// starts (0: the cipher's default); RekeyInterval the time (0: none).
+	RekeyLimit    uint64
+	RekeyInterval time.Duration
+
+	// LocalCommand runs on this machine after connecting when
+	// PermitLocalCommand is set; "" when none. Its tokens are expanded at
+	// use by ExpandLocalCommand, as ssh expands them after connecting.
+	LocalCommand       string
+	PermitLocalCommand bool
+
 	LogLevel string // QUIET FATAL ERROR INFO VERBOSE DEBUG1 DEBUG2 DEBUG3
 
 	keyAlias string          // %k: HostKeyAlias or Host

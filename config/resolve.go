@@ -670,6 +670,14 @@ func (c *Config) fill(o *options) {
 	c.StdinNull = o.stdinNull == 1
 	c.ForkAfterAuthentication = o.forkAfterAuth == 1
 	c.EnableEscapeCommandline = o.escapeCmdline == 1
+	c.PermitLocalCommand = o.keptFlag("permitlocalcommand", 0) == "yes"
+	c.LocalCommand, _ = o.keptString("localcommand", "", true)
+	// RekeyLimit as -G prints it: "BYTES SECONDS".
+	if f := strings.Fields(o.dumpRekeyLimit()); len(f) == 2 {
+		c.RekeyLimit, _ = strconv.ParseUint(f[0], 10, 64)
+		secs, _ := strconv.Atoi(f[1])
+		c.RekeyInterval = time.Duration(secs) * time.Second
+	}
 	c.WarnWeakCrypto = o.warnWeakCrypto == 1
 	switch o.escapeChar {
 	case escapeNone:
@@ -985,4 +993,22 @@ func (c *Config) ExpandKnownHostsCommandArg(arg string, extra map[byte]string) (
 		toks[k] = v
 	}
 	return percentExpand(arg, toks, true)
+}
+
+// ExpandLocalCommand returns LocalCommand with the tokens ssh expands in it
+// (%C %L %i %k %l %n %p %d %h %r %u, %T as "NONE": rssh has no tunnels,
+// and %%), or an error naming the bad token. It is "" when there is none.
+func (c *Config) ExpandLocalCommand() (string, error) {
+	if c.LocalCommand == "" {
+		return "", nil
+	}
+	toks := tokens{'T': "NONE"}
+	for k, v := range c.toks {
+		toks[k] = v
+	}
+	v, err := percentExpand(c.LocalCommand, toks, false)
+	if err != nil {
+		return "", fmt.Errorf("localcommand: %v", err)
+	}
+	return v, nil
 }

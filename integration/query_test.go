@@ -29,6 +29,23 @@ func TestQueryListsWhatRsshUses(t *testing.T) {
 		t.Errorf("-Q cipher and -Q Ciphers differ:\n%s\n%s", a, b)
 	}
 
+	// Every name -Q lists can be asked for: the config takes it (ssh's
+	// try-ciphers and kextype regress tests feed -Q's lists back to -c,
+	// -m and -o KexAlgorithms), and none is refused as a bad spec.
+	for _, c := range []struct{ query, keyword, flag string }{
+		{"cipher", "Ciphers", "-c"}, {"mac", "MACs", "-m"}, {"kex", "KexAlgorithms", ""},
+	} {
+		for _, alg := range strings.Fields(q(c.query).stdout) {
+			args := []string{"-G", "-o" + c.keyword + "=" + alg, "target"}
+			if c.flag != "" {
+				args = []string{"-G", c.flag, alg, "target"}
+			}
+			if r := w.rssh(nil, args...); r.code != 0 || !strings.Contains(r.stdout, strings.ToLower(c.keyword)+" "+alg+"\n") {
+				t.Errorf("-Q %s lists %s, but rssh %s refuses it: %s", c.query, alg, strings.Join(args, " "), r)
+			}
+		}
+	}
+
 	// What the server allows, from sshd -T on the test's own config.
 	out, err := exec.Command("/usr/sbin/sshd", "-T", "-f", filepath.Join(w.sshd.Dir, "sshd_config")).Output()
 	if err != nil {

@@ -3,6 +3,7 @@ package sshproxy
 import (
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 
@@ -30,9 +31,19 @@ func (cl *Client) clientConfig(cfg *config.Config, tap *kexTap) (*ssh.ClientConf
 		return nil, nil, err
 	}
 	cc := &ssh.ClientConfig{
-		User:              cfg.User,
-		Auth:              methods,
-		HostKeyCallback:   guardHostKey(cb),
+		User: cfg.User,
+		Auth: methods,
+		// x/crypto asks for the host key at the end of every key
+		// exchange, the first and each rekey, and sends NEWKEYS once it is
+		// accepted: logged in ssh's words (OpenSSH's rekey regress test
+		// counts these lines).
+		HostKeyCallback: guardHostKey(func(host string, addr net.Addr, key ssh.PublicKey) error {
+			if err := cb(host, addr, key); err != nil {
+				return err
+			}
+			cl.Log.Debug("SSH2_MSG_NEWKEYS sent")
+			return nil
+		}),
 		HostKeyAlgorithms: hostAlgos,
 		ClientVersion:     Version,
 		BannerCallback: guardBanner(func(msg string) error {
@@ -41,6 +52,13 @@ func (cl *Client) clientConfig(cfg *config.Config, tap *kexTap) (*ssh.ClientConf
 			}
 			return nil
 		}),
+	}
+	// RekeyLimit's size; x/crypto rekeys after that many bytes each way
+	// (256 at least). Its time interval has no counterpart: x/crypto cannot
+	// start a key exchange on a timer.
+	cc.RekeyThreshold = cfg.RekeyLimit
+	if cfg.RekeyInterval > 0 {
+		cl.Log.Debug("RekeyLimit interval ignored: rssh rekeys by volume only", "interval", cfg.RekeyInterval)
 	}
 	all := ssh.SupportedAlgorithms()
 	insecure := ssh.InsecureAlgorithms()

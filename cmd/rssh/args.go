@@ -83,6 +83,8 @@ func parseArgs(args []string) (*invocation, error) {
 		direct[key] = value
 	}
 	var ordered []string
+	// userLines are the "User" lines -l and user@host made, with the user.
+	userLines := map[string]string{}
 	jumpSeen := false
 
 	i := 0
@@ -199,6 +201,7 @@ func parseArgs(args []string) (*invocation, error) {
 					ordered = append(ordered, "LocalForward "+forwardSpec(val))
 				case 'l':
 					ordered = append(ordered, "User "+quote(val))
+					userLines["User "+quote(val)] = val
 				case 'm':
 					if strings.ContainsAny(val[:min(1, len(val))], "+-^") || config.CheckLine("MACs "+quote(val)) != nil {
 						return fmt.Errorf("unknown mac type '%s'", val)
@@ -310,6 +313,7 @@ func parseArgs(args []string) (*invocation, error) {
 	var destLines []string
 	if user != "" {
 		destLines = append(destLines, "User "+quote(user))
+		userLines["User "+quote(user)] = user
 	}
 	if port != "" {
 		destLines = append(destLines, "Port "+port)
@@ -323,6 +327,17 @@ func parseArgs(args []string) (*invocation, error) {
 	}
 	// The destination's user and port apply where the destination stood.
 	ordered = append(ordered[:orderedBefore], append(destLines, ordered[orderedBefore:]...)...)
+	// As ssh (CVE-2023-51385): the user given on the command line, the
+	// first of -l and user@host, goes into %r and must hold no shell
+	// metacharacters; users from config files are not checked.
+	for _, l := range ordered {
+		if u, ok := userLines[l]; ok {
+			if !validRemoteUser(u) {
+				return nil, errors.New("remote username contains invalid characters")
+			}
+			break
+		}
+	}
 	inv.command = args[i:]
 	if direct["SessionType"] == "subsystem" && len(inv.command) == 0 {
 		return nil, errors.New("you must specify a subsystem to invoke")
@@ -479,4 +494,26 @@ func expandTilde(path string) string {
 		home, _ = os.UserHomeDir()
 	}
 	return filepath.Join(home, path[1:])
+}
+
+// validRemoteUser is ssh_valid_ruser: no leading '-', no control
+// characters, none of '`";&<>|(){}, no '-' after a blank, no trailing '\'.
+func validRemoteUser(s string) bool {
+	if strings.HasPrefix(s, "-") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c < 0x20 || c == 0x7f:
+			return false
+		case strings.IndexByte("'`\";&<>|(){}", c) >= 0:
+			return false
+		case strings.IndexByte(" \t\n\v\f\r", c) >= 0 && i+1 < len(s) && s[i+1] == '-':
+			return false
+		case c == '\\' && i+1 == len(s):
+			return false
+		}
+	}
+	return true
 }

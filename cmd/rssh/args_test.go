@@ -133,3 +133,32 @@ func TestEscapeChar(t *testing.T) {
 }
 
 var sshproxyEscapeNone = sshproxy.EscapeNone
+
+// The user given on the command line is checked as ssh checks it (percent
+// regress test, CVE-2023-51385): the first of -l and user@host only.
+func TestCommandLineUserChecked(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		ok   bool
+	}{
+		{[]string{"-l", "ok.user", "h"}, true},
+		{[]string{"-l", "a b", "h"}, true},
+		{[]string{"-l", "${FOO}", "h"}, false},
+		{[]string{"${FOO}@h"}, false},
+		{[]string{"-l", "x\ay", "h"}, false},
+		{[]string{"-l", "-x", "h"}, false},
+		{[]string{"-l", "a -x", "h"}, false},
+		{[]string{"-l", `a\`, "h"}, false},
+		{[]string{"-l", "ok", "bad;@h"}, true}, // -l came first: user@ is ignored
+		{[]string{"bad;@h", "-l", "ok"}, false},
+		{[]string{"-o", "User=${FOO}", "h"}, true}, // not a -l or user@ user
+	} {
+		_, err := parseArgs(c.args)
+		if got := err == nil; got != c.ok {
+			t.Errorf("%q: err %v, want ok=%v", c.args, err, c.ok)
+		}
+		if err != nil && err.Error() != "remote username contains invalid characters" {
+			t.Errorf("%q: %v", c.args, err)
+		}
+	}
+}

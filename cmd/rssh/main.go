@@ -232,6 +232,12 @@ func run(args []string, std stdio, getenv func(string) string) int {
 	}
 	defer fwd.Close()
 
+	// LocalCommand: connected, forwards up, no session yet (as ssh).
+	if err := runLocalCommand(cfg, std.in, std.out, msgs, getenv, log); err != nil {
+		fail(std.err, err)
+		return sshproxy.ExitFailure
+	}
+
 	if cfg.SessionType == "none" {
 		// -N: hold the connection (and the forwards) until the server or
 		// a signal ends it.

@@ -7,13 +7,16 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/rssh/rssh/config"
 	"github.com/rssh/rssh/sshproxy"
 )
 
 // queries are the names -Q answers, as `ssh -Q help` lists them, each with
 // the algorithms rssh uses when they are asked for. Ciphers, MACs and key
 // exchanges include x/crypto's weak ones, which rssh accepts when a config
-// names them (ssh -Q lists 3des-cbc too); key and signature algorithms are
+// names them (ssh -Q lists 3des-cbc too), and leave out what OpenSSH 9.2's
+// config does not accept (arcfour*, mlkem768x25519-sha256, which rssh
+// still offers by default); key and signature algorithms are
 // the ones x/crypto verifies and signs with by default, the only ones rssh
 // offers. Config keyword names work as well, as in ssh (-Q Ciphers).
 var queries = []string{"cipher", "cipher-auth", "compression", "kex", "kex-gss", "key",
@@ -62,17 +65,24 @@ func query(name string) ([]string, error) {
 		}
 		return out
 	}
+	// Only what a config may name: x/crypto's arcfour* and
+	// mlkem768x25519-sha256 are not OpenSSH 9.2 names, so -c arcfour256
+	// or -o KexAlgorithms=mlkem768x25519-sha256 would be refused.
+	usable := func(keyword string, a, b []string) []string {
+		return filter(join(a, b), func(n string) bool { return config.Accepts(keyword, n) })
+	}
+	ciphers := usable("ciphers", supported.Ciphers, insecure.Ciphers)
 	switch strings.ToLower(name) {
 	case "cipher", "ciphers":
-		return join(supported.Ciphers, insecure.Ciphers), nil
+		return ciphers, nil
 	case "cipher-auth":
-		return filter(join(supported.Ciphers, insecure.Ciphers), func(a string) bool {
+		return filter(ciphers, func(a string) bool {
 			return strings.Contains(a, "-gcm") || strings.Contains(a, "poly1305")
 		}), nil
 	case "mac", "macs":
-		return join(supported.MACs, insecure.MACs), nil
+		return usable("macs", supported.MACs, insecure.MACs), nil
 	case "kex", "kexalgorithms":
-		return join(supported.KeyExchanges, insecure.KeyExchanges), nil
+		return usable("kexalgorithms", supported.KeyExchanges, insecure.KeyExchanges), nil
 	case "kex-gss":
 		return nil, nil // rssh has no GSSAPI key exchange
 	case "compression":
