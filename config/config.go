@@ -187,6 +187,10 @@ type Config struct {
 
 	SetEnv    []string // the winning SetEnv line's NAME=value items, quotes removed
 	SetEnvPos Pos      // where that line is
+	// Origins is where each keyword (lowercase) was first set by a line
+	// that applies: the line that won for a single value, the first of a
+	// list. A keyword not in it took its default.
+	Origins map[string]Pos
 	SendEnv   []string // patterns
 
 	LocalForwards        []string // raw specs as ssh -G prints them

@@ -41,6 +41,10 @@ type resolver struct {
 	thisHost  string
 
 	includes int // files opened through Include, bounded
+
+	// origins is where each keyword's first applicable line is: the one
+	// that wins for a single value, the first of a list (rssh doctor).
+	origins map[string]Pos
 }
 
 // readFile reads one configuration file as read_config_file_depth. found is
@@ -179,6 +183,14 @@ func (r *resolver) processLine(line string, pos Pos, active *bool, userConf, nev
 	act := *active
 	if c, ok := canonical[keyword]; ok {
 		keyword = c
+	}
+	if act && keyword != "host" && keyword != "match" && keyword != "include" {
+		if r.origins == nil {
+			r.origins = map[string]Pos{}
+		}
+		if _, seen := r.origins[keyword]; !seen {
+			r.origins[keyword] = pos
+		}
 	}
 
 	setInt := func(p *int, v int) {

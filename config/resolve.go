@@ -307,7 +307,7 @@ func inetAton(s string) (string, bool) {
 // defaults, the ProxyJump loop check, and the per-keyword expansions.
 func (r *resolver) finish(host string) (*Config, error) {
 	o := r.o
-	c := &Config{Host: r.origHost, Hostname: host}
+	c := &Config{Host: r.origHost, Hostname: host, Origins: r.origins}
 	// Which algorithm lists the user set, before defaults fill the rest:
 	// rssh keeps x/crypto's own (faster, equally strong) preferences
 	// unless told otherwise.

@@ -54,6 +54,10 @@ func TestDoctorAllPass(t *testing.T) {
 			t.Errorf("check %q: %q, want ✓\n%s", name, lines[name], out)
 		}
 	}
+	// Where the values came from: the config file's lines.
+	if !strings.Contains(lines["config"], "hostname from "+w.config+":") || !strings.Contains(lines["config"], "setenv from "+w.config+":") {
+		t.Errorf("the config check does not say where the values came from: %q", lines["config"])
+	}
 	for _, run := range w.op.Runs(t) {
 		if run != "argv <whoami>" {
 			t.Errorf("doctor ran op as %q; only op whoami may run", run)

@@ -165,7 +165,7 @@ func (d *doctor) checkConfig(inv *invocation) (*config.Config, *tokenPlan) {
 	if file == "" {
 		file = "~/.ssh/config, /etc/ssh/ssh_config"
 	}
-	d.add("config", checkPass, fmt.Sprintf("%s: %s is %s@%s port %d", file, inv.host, cfg.User, cfg.Hostname, cfg.Port), "")
+	d.add("config", checkPass, fmt.Sprintf("%s: %s is %s@%s port %d; %s", file, inv.host, cfg.User, cfg.Hostname, cfg.Port, origins(cfg)), "")
 	plan, err := planToken(cfg, inv, d.getenv)
 	if err != nil {
 		d.add("environment", checkFail, err.Error(), "SetEnv RSSH_ENV=<env> in the host's block, with a lowercase name")
@@ -204,6 +204,21 @@ func (d *doctor) checkAgent(cl *sshproxy.Client, cfg *config.Config) {
 	default:
 		d.add("agent", checkPass, fmt.Sprintf("%s answers and holds %d key(s)", sock, len(keys)), "")
 	}
+}
+
+// origins says where the values that shape the connection came from: the
+// first applicable line of each keyword, or the default.
+func origins(cfg *config.Config) string {
+	var out []string
+	for _, k := range []string{"hostname", "user", "port", "identityfile", "identityagent", "certificatefile",
+		"proxyjump", "proxycommand", "userknownhostsfile", "stricthostkeychecking", "setenv", "forwardagent"} {
+		if p, ok := cfg.Origins[k]; ok {
+			out = append(out, k+" from "+p.String())
+		} else if k == "hostname" || k == "user" || k == "port" {
+			out = append(out, k+" by default")
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // unwrapNet drops net.OpError's "dial unix PATH:" prefix.
