@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -141,4 +142,27 @@ func appendFile(t *testing.T, path, s string) {
 	}
 	defer f.Close()
 	f.WriteString(s)
+}
+
+// --nix with Nix installed but no builders: the builders check fails with
+// the way to make the machines line; without --nix it is skipped.
+func TestDoctorNixWithoutBuilders(t *testing.T) {
+	testenv.Need(t, "nix", "nix-bin")
+	conf := t.TempDir()
+	os.WriteFile(filepath.Join(conf, "nix.conf"), []byte("builders =\n"), 0o644)
+	env := append(cleanEnv(), "NIX_CONF_DIR="+conf, "HOME="+t.TempDir())
+	run := func(args ...string) (int, string) {
+		cmd := exec.Command(rsshBin, append([]string{"doctor"}, args...)...)
+		cmd.Env = env
+		out, _ := cmd.Output()
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+	code, out := run("--nix")
+	if code != 255 || !strings.Contains(out, "✗ nix builders: Nix has no builders configured\n    fix: ") {
+		t.Errorf("doctor --nix without builders: exit %d\n%s", code, out)
+	}
+	code, out = run()
+	if code != 0 || !strings.Contains(out, "- nix: Nix has no builders") {
+		t.Errorf("doctor without --nix and no builders: exit %d\n%s", code, out)
+	}
 }
