@@ -111,7 +111,9 @@ func TestEscapeCommandLine(t *testing.T) {
 				t.Fatalf("the new forward gave %q, %v", banner, err)
 			}
 
-			m := p.answer("\r~#", "~#\r\nThe following connections are open:\r\n")
+			// The shell's echo of the \r (a new prompt) may land between the
+			// escape's echo and its list: wait for the list alone.
+			m := p.answer("\r~#", "The following connections are open:\r\n")
 			p.expectSince(m, "client-session (", 10*time.Second)
 			from := conn.LocalAddr().(*net.TCPAddr).Port
 			p.expectSince(m, fmt.Sprintf("direct-tcpip: listening port %d for 127.0.0.1 port %d, connect from 127.0.0.1 port %d to 127.0.0.1 port %d (",

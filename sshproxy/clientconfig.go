@@ -12,6 +12,9 @@ import (
 	"github.com/rssh/rssh/config"
 )
 
+// minRekeyLimit is the smallest RekeyLimit size rssh uses.
+const minRekeyLimit = 16 << 10
+
 // Version is the SSH identification string rssh sends.
 const Version = "SSH-2.0-rssh_0.1"
 
@@ -57,6 +60,13 @@ func (cl *Client) clientConfig(cfg *config.Config, tap *kexTap) (*ssh.ClientConf
 	// (256 at least). Its time interval has no counterpart: x/crypto cannot
 	// start a key exchange on a timer.
 	cc.RekeyThreshold = cfg.RekeyLimit
+	if cfg.RekeyLimit > 0 && cfg.RekeyLimit < minRekeyLimit {
+		// A key exchange that x/crypto starts during user authentication
+		// breaks it (OpenSSH answers the next auth message with
+		// UNIMPLEMENTED), and authentication moves a few KiB: below this
+		// floor rssh rekeys only once the session runs.
+		cc.RekeyThreshold = minRekeyLimit
+	}
 	if cfg.RekeyInterval > 0 {
 		cl.Log.Debug("RekeyLimit interval ignored: rssh rekeys by volume only", "interval", cfg.RekeyInterval)
 	}
