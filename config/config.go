@@ -191,7 +191,7 @@ type Config struct {
 	// that applies: the line that won for a single value, the first of a
 	// list. A keyword not in it took its default.
 	Origins map[string]Pos
-	SendEnv   []string // patterns
+	SendEnv []string // patterns
 
 	LocalForwards        []string // raw specs as ssh -G prints them
 	RemoteForwards       []string
