@@ -2,7 +2,6 @@ package nixbuilder
 
 import (
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
@@ -19,19 +18,6 @@ import (
 	"github.com/rssh/rssh/config"
 	"github.com/rssh/rssh/internal/testenv"
 )
-
-func edKey(t *testing.T) ssh.PublicKey {
-	t.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 func ecKey(t *testing.T) ssh.PublicKey {
 	t.Helper()
@@ -66,7 +52,7 @@ func resolve(t *testing.T, block, knownHosts, host string) *config.Config {
 // The public-host-key field is what TESTING.md's recipe makes with
 // `base64 -w0` of a .pub file's "type key", and Nix decodes.
 func TestLineFormat(t *testing.T) {
-	k := edKey(t)
+	k := testenv.NewPublicKey(t)
 	m := Machine{URI: "ssh://root@b", Systems: []string{"x86_64-linux", "aarch64-linux"}, MaxJobs: 4, SpeedFactor: 2,
 		SupportedFeatures: []string{"kvm", "big-parallel"}, PublicHostKey: k}
 	want := "ssh://root@b x86_64-linux,aarch64-linux - 4 2 kvm,big-parallel - " + base64.StdEncoding.EncodeToString([]byte(line(k)))
@@ -79,7 +65,7 @@ func TestLineFormat(t *testing.T) {
 }
 
 func TestHostKeyLookup(t *testing.T) {
-	ed, ec, other := edKey(t), ecKey(t), edKey(t)
+	ed, ec, other := testenv.NewPublicKey(t), ecKey(t), testenv.NewPublicKey(t)
 	block := "Host b\n\tHostName 10.0.0.5\n\tUser root\n"
 	cases := []struct {
 		name, block, kh string
@@ -116,7 +102,7 @@ func TestHostKeyLookup(t *testing.T) {
 // found like a plain one.
 func TestHostKeyHashed(t *testing.T) {
 	testenv.Need(t, "ssh-keygen", "openssh-client")
-	ed := edKey(t)
+	ed := testenv.NewPublicKey(t)
 	cfg := resolve(t, "Host b\n\tHostName 10.0.0.5\n", fmt.Sprintf("10.0.0.5 %s\n", line(ed)), "b")
 	if out, err := exec.Command("ssh-keygen", "-H", "-f", cfg.UserKnownHostsFiles[0]).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen -H: %v\n%s", err, out)
@@ -133,7 +119,7 @@ func TestHostKeyHashed(t *testing.T) {
 // key, the bridge socket and, for another port, NIX_SSHOPTS.
 func TestModuleParses(t *testing.T) {
 	inst := testenv.Need(t, "nix-instantiate", "nix-bin")
-	k := edKey(t)
+	k := testenv.NewPublicKey(t)
 	cfg := resolve(t, "Host b\n\tHostName 10.0.0.5\n\tUser nix\n\tPort 2222\n", fmt.Sprintf("[10.0.0.5]:2222 %s\n", line(k)), "b")
 	m, err := ForHost(cfg, Options{MaxJobs: 8, SupportedFeatures: []string{"kvm"}})
 	if err != nil {

@@ -1,8 +1,6 @@
 package sshproxy
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -15,20 +13,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/rssh/rssh/config"
+	"github.com/rssh/rssh/internal/testenv"
 )
-
-func newHostKey(t *testing.T) ssh.PublicKey {
-	t.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // The host-key callback refuses, never panics, whatever the known_hosts
 // files are: none at all (UserKnownHostsFile and GlobalKnownHostsFile
@@ -37,7 +23,7 @@ func newHostKey(t *testing.T) ssh.PublicKey {
 // any StrictHostKeyChecking mode, as in OpenSSH.
 func TestHostKeyPolicyWithoutUserFile(t *testing.T) {
 	dir := t.TempDir()
-	key, other := newHostKey(t), newHostKey(t)
+	key, other := testenv.NewPublicKey(t), testenv.NewPublicKey(t)
 	global := filepath.Join(dir, "global")
 	line := fmt.Sprintf("[h.example]:2222 %s", ssh.MarshalAuthorizedKey(other))
 	if err := os.WriteFile(global, []byte(line), 0o600); err != nil {

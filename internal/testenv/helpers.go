@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"io"
 	"net"
 	"os"
@@ -101,4 +103,19 @@ func StartEcho(t TB) net.Listener {
 	}
 	Serve(t, l, func(c net.Conn) { io.Copy(c, c) })
 	return l
+}
+
+// NewPublicKey is a fresh ed25519 public key, for tests that need a key
+// and no file.
+func NewPublicKey(t TB) ssh.PublicKey {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	k, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	return k
 }
