@@ -57,6 +57,10 @@ func run(args []string, std stdio, getenv func(string) string) int {
 			// name, which stays reachable as user@completion or
 			// rssh -- completion.
 			return runCompletion(args[1:], std)
+		case "secret":
+			return runSecret(args[1:], std, getenv)
+		case "shell-init":
+			return runShellInit(args[1:], std, getenv)
 		}
 	}
 	inv, err := parseArgs(args)
