@@ -47,26 +47,49 @@ const agentChannelName = "authentication agent connection"
 // ssh-add rather than a channel left open with nobody behind it.
 // A session must still ask for forwarding (Session.ForwardAgent).
 func (c *Conn) ServeAgent(socket string) {
+	c.ServeAgentWith(socket, false, nil)
+}
+
+// AgentFilter serves one forwarded agent channel itself; local is a
+// connection to the user's agent, or nil when none is forwarded.
+type AgentFilter func(ch io.ReadWriter, local io.ReadWriter) error
+
+// ServeAgentWith answers the server's agent channels as ServeAgent does,
+// but through filter when it is not nil (secret forwarding answers its own
+// extension and passes the rest on). With optional set, a missing or
+// unreachable local agent is no reason to refuse the channel: the filter
+// runs with local nil.
+func (c *Conn) ServeAgentWith(socket string, optional bool, filter AgentFilter) {
 	chans := c.HandleChannelOpen(agentChannel)
 	if chans == nil {
 		return // already served
 	}
 	crash.Go(func() {
 		for nc := range chans {
-			crash.Go(func() { c.serveAgentChannel(nc, socket) })
+			crash.Go(func() { c.serveAgentChannel(nc, socket, optional, filter) })
 		}
 	})
 }
 
-func (c *Conn) serveAgentChannel(nc ssh.NewChannel, socket string) {
+func (c *Conn) serveAgentChannel(nc ssh.NewChannel, socket string, optional bool, filter AgentFilter) {
 	enter(cbAgentChannel)
-	if socket == "" {
+	var local net.Conn
+	if socket != "" {
+		var err error
+		if local, err = net.Dial("unix", socket); err != nil && !optional {
+			nc.Reject(ssh.ConnectionFailed, fmt.Sprintf("cannot connect to the local agent: %v", unwrapOp(err)))
+			return
+		}
+	} else if !optional {
 		nc.Reject(ssh.ConnectionFailed, "no local agent")
 		return
 	}
-	local, err := net.Dial("unix", socket)
-	if err != nil {
-		nc.Reject(ssh.ConnectionFailed, fmt.Sprintf("cannot connect to the local agent: %v", unwrapOp(err)))
+	if filter != nil {
+		c.filterAgentChannel(nc, local, filter)
+		return
+	}
+	if local == nil {
+		nc.Reject(ssh.ConnectionFailed, "no local agent")
 		return
 	}
 	// As OpenSSH's client_request_agent: bind the connection to this
@@ -85,6 +108,26 @@ func (c *Conn) serveAgentChannel(nc ssh.NewChannel, socket string) {
 	open := c.track(agentChannelName, agentChannelName)
 	defer open.close()
 	pipe(&channelConn{ch}, local.(*net.UnixConn))
+}
+
+func (c *Conn) filterAgentChannel(nc ssh.NewChannel, local net.Conn, filter AgentFilter) {
+	var up io.ReadWriter
+	if local != nil {
+		defer local.Close()
+		if c.kex != nil && c.kexLog != nil {
+			bindAgent(agent.NewClient(struct{ io.ReadWriter }{local}), c.kex, c.SessionID(), true, c.kexLog)
+		}
+		up = local
+	}
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		return
+	}
+	defer ch.Close()
+	crash.Go(func() { ssh.DiscardRequests(reqs) })
+	open := c.track(agentChannelName, agentChannelName)
+	defer open.close()
+	filter(ch, up)
 }
 
 // channelConn gives a channel the CloseWrite pipe uses.
