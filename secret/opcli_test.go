@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,7 @@ import (
 
 // newOpBackend is the op backend against a fake op holding values (name →
 // value, at op://vault/NAME/credential) with the fake's token.
-func newOpBackend(t *testing.T, values map[string][]byte) (Backend, *testenv.FakeSecretOp, map[string]string) {
+func newOpBackend(t testing.TB, values map[string][]byte) (Backend, *testenv.FakeSecretOp, map[string]string) {
 	t.Helper()
 	refs := map[string]string{}
 	table := map[string][]byte{}
@@ -141,4 +142,34 @@ func TestOpBackendErrors(t *testing.T) {
 	if !errors.Is(err, ErrNoBackend) || !strings.Contains(err.Error(), "not on PATH") {
 		t.Errorf("no op: %v", err)
 	}
+}
+
+// BenchmarkOpBackend is rssh's side of a read through the op CLI, against
+// the fake op (1Password's cloud is not in it): one reference (op read)
+// and a batch of ten (one op inject).
+func BenchmarkOpBackend(b *testing.B) {
+	values := map[string][]byte{}
+	for i := range 10 {
+		values[fmt.Sprintf("item%d", i)] = []byte(fmt.Sprintf("value-%d\nwith a newline", i))
+	}
+	be, _, refs := newOpBackend(b, values)
+	var batch []string
+	for _, r := range refs {
+		batch = append(batch, r)
+	}
+	ctx := context.Background()
+	b.Run("read", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := be.ResolveAll(ctx, batch[:1]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("batch10", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := be.ResolveAll(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -189,7 +189,17 @@ func (f *FakeSecretOp) Hold(t TB) *Hold {
 	if err := os.WriteFile(filepath.Join(f.Dir, "hold"), nil, 0o600); err != nil {
 		t.Fatalf("%v", err)
 	}
-	t.Cleanup(func() { os.Remove(filepath.Join(f.Dir, "hold")) })
+	t.Cleanup(func() {
+		// A test that failed before releasing a run must not leave it
+		// blocked: meet its open of either FIFO, then close (EOF).
+		os.Remove(filepath.Join(f.Dir, "hold"))
+		if r, err := os.OpenFile(h.started, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+			r.Close()
+		}
+		if w, err := os.OpenFile(h.released, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+	})
 	return h
 }
 
