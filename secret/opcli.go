@@ -224,7 +224,15 @@ func (b *opBackend) inject(ctx context.Context, refs []string) ([][]byte, error)
 			wipeAll(vals)
 			return nil, malformed
 		}
-		vals[i] = bytes.Clone(out[pos : pos+next])
+		v := out[pos : pos+next]
+		if string(v) == "{{ "+refs[i]+" }}" {
+			// op left the tag as text (an op that does not take this
+			// reference's spelling inside braces): never pass that on as
+			// the value.
+			wipeAll(vals)
+			return nil, malformed
+		}
+		vals[i] = bytes.Clone(v)
 		pos += next + len(marker(i+1))
 	}
 	return vals, nil

@@ -173,3 +173,24 @@ func BenchmarkOpBackend(b *testing.B) {
 		}
 	})
 }
+
+// An op inject that leaves a {{ … }} tag as text must not have the tag
+// taken for the value: the batch falls back to op read.
+func TestOpBackendInjectLeftTagAsText(t *testing.T) {
+	fake := testenv.NewFakeSecretOp(t, map[string][]byte{
+		"op://SA - dev/GitHub CLI Token/credential": []byte("gh-value"),
+		"op://SA - dev/AWS/secret access key":       []byte("aws-value"),
+	})
+	os.WriteFile(filepath.Join(fake.Dir, "inject-verbatim-spaces"), nil, 0o600)
+	b, err := NewOpBackend(OpOptions{Path: fake.Path, Token: envmap.NewToken([]byte(fake.Token)), Environ: []string{"PATH=/usr/bin:/bin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.ResolveAll(context.Background(), []string{"op://SA - dev/GitHub CLI Token/credential", "op://SA - dev/AWS/secret access key"})
+	if err != nil || string(got[0]) != "gh-value" || string(got[1]) != "aws-value" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if runs := fake.Runs(t); len(runs) != 3 || runs[0].Argv[0] != "inject" || runs[1].Argv[0] != "read" {
+		t.Errorf("runs %+v, want op inject then two op read", runs)
+	}
+}
