@@ -86,7 +86,7 @@ func LookOp(environ []string) (string, error) {
 		}
 	}
 	return "", &Error{Kind: ErrNoBackend, Msg: "the 1Password CLI (op) is not on PATH",
-		Hint: "install op (https://developer.1password.com/docs/cli/get-started/) or use --backend sdk"}
+		Hint: "install the 1Password CLI (https://developer.1password.com/docs/cli/get-started/) so that op is on PATH"}
 }
 
 func (b *opBackend) Name() string { return "op" }

@@ -257,7 +257,7 @@ func TestSecretCommandErrors(t *testing.T) {
 		{"unreadable token file", w.env, "", []string{"secret", "read", "--token-file", "/nonexistent/tok", "op://a/b/c"},
 			[]string{"rssh: secret read: token from --token-file /nonexistent/tok: no such file or directory\n"}},
 		{"no op", append(slices.Clone(noToken), "PATH=/nonexistent", "OP_SERVICE_ACCOUNT_TOKEN=x"), "", []string{"secret", "read", "op://a/b/c"},
-			[]string{"rssh: secret read: the 1Password CLI (op) is not on PATH\nrssh: hint: install op"}},
+			[]string{"rssh: secret read: the 1Password CLI (op) is not on PATH\nrssh: hint: install the 1Password CLI"}},
 	}
 	for _, c := range cases {
 		w.env = c.env
