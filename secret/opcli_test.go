@@ -194,3 +194,22 @@ func TestOpBackendInjectLeftTagAsText(t *testing.T) {
 		t.Errorf("runs %+v, want op inject then two op read", runs)
 	}
 }
+
+// ?attribute=otp reaches op as written, alone (op read) and in a batch.
+func TestOpBackendAttributeOTP(t *testing.T) {
+	otp := "op://vault/GitHub/Security/one-time password?attribute=otp"
+	fake := testenv.NewFakeSecretOp(t, map[string][]byte{otp: []byte("123456"), "op://vault/GitHub/password": []byte("pw")})
+	b, err := NewOpBackend(OpOptions{Path: fake.Path, Token: envmap.NewToken([]byte(fake.Token)), Environ: []string{"PATH=/usr/bin:/bin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, refs := range [][]string{{otp}, {otp, "op://vault/GitHub/password"}} {
+		got, err := b.ResolveAll(context.Background(), refs)
+		if err != nil || string(got[0]) != "123456" {
+			t.Errorf("%q: %q, %v", refs, got, err)
+		}
+	}
+	if runs := fake.Runs(t); len(runs) != 2 || runs[0].Argv[2] != otp || runs[1].Argv[0] != "inject" {
+		t.Errorf("runs %+v", runs)
+	}
+}
