@@ -47,7 +47,9 @@ var _ Backend = (*opBackend)(nil)
 
 // NewOpBackend returns the backend that runs the 1Password CLI: `op read`
 // for one reference, one `op inject` for a batch. It fails with ErrNoBackend
-// when op is not installed.
+// when op is not installed. It keeps no state between calls: ResolveAll is
+// safe to call from several goroutines, and retries are the caller's
+// (secret.Retryable says which errors are worth one).
 func NewOpBackend(o OpOptions) (Backend, error) {
 	if o.Environ == nil {
 		o.Environ = os.Environ()
