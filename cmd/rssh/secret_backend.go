@@ -1,0 +1,50 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/rssh/rssh/secret"
+)
+
+// secretBackendEnv chooses the backend when --backend is not given.
+const secretBackendEnv = "RSSH_SECRET_BACKEND"
+
+// openSecretBackend opens the backend every secret command resolves with.
+// name is --backend: op, sdk or auto; "" takes $RSSH_SECRET_BACKEND, and
+// auto when that is unset too. The token comes from tokenFile
+// (--token-file), $CREDENTIALS_DIRECTORY/op-service-account-token or
+// $OP_SERVICE_ACCOUNT_TOKEN, in that order (secret.LoadToken).
+//
+// Today auto is the op CLI; the SDK and the per-session resolver add their
+// cases here.
+func openSecretBackend(name, tokenFile string, getenv func(string) string) (secret.Backend, error) {
+	from := "--backend"
+	if name == "" {
+		name, from = getenv(secretBackendEnv), secretBackendEnv
+	}
+	if name == "" {
+		name = "auto"
+	}
+	switch name {
+	case "op", "sdk", "auto":
+	default:
+		return nil, &hintError{err: fmt.Errorf("%s %q: unknown backend", from, name), hint: "choose one of " + secretBackendHelp}
+	}
+	tok, err := secret.LoadToken(tokenFile, getenv)
+	if err != nil {
+		return nil, err
+	}
+	switch name {
+	case "op", "auto":
+		b, err := secret.NewOpBackend(secret.OpOptions{Token: tok, Environ: os.Environ()})
+		if err != nil {
+			tok.Wipe()
+			return nil, err
+		}
+		return b, nil
+	}
+	tok.Wipe()
+	return nil, &hintError{err: errors.New("--backend sdk: the 1Password SDK backend is not in this build of rssh"), hint: "use --backend op (the 1Password CLI)"}
+}
