@@ -42,6 +42,11 @@ type resolver struct {
 	// origins is where each keyword's first applicable line is: the one
 	// that wins for a single value, the first of a list (rssh doctor).
 	origins map[string]Pos
+
+	// lines are processLine's, one per Include depth; cmdActive is a
+	// command-line option's block activity.
+	lines     [maxIncludeDepth + 1]line
+	cmdActive bool
 }
 
 // readFile reads one configuration file as read_config_file_depth. found is
@@ -146,8 +151,10 @@ func CheckLine(line string) error {
 func (r *resolver) processLine(text string, pos Pos, active *bool, userConf, neverMatch bool, depth int) error {
 	cmdline := active == nil
 	if cmdline {
-		t := true
-		active = &t
+		// Always active: only Host and Match change it, and they are
+		// refused on the command line.
+		r.cmdActive = true
+		active = &r.cmdActive
 	}
 	name, rest, blank, hasRest, _ := splitLine(text)
 	if blank {
@@ -176,7 +183,16 @@ func (r *resolver) processLine(text string, pos Pos, active *bool, userConf, nev
 	if kw.directive && cmdline {
 		return errorf(pos, "%s directive not supported as a command-line option", name)
 	}
-	l := line{r: r, o: r.o, pos: pos, name: name, rest: rest, args: args, act: *active,
+	// One line per Include depth, reused: a line's parser never keeps it,
+	// and only Include nests (one level deeper), so parsing a line does
+	// not allocate one.
+	var l *line
+	if depth >= 0 && depth < len(r.lines) {
+		l = &r.lines[depth]
+	} else {
+		l = new(line)
+	}
+	*l = line{r: r, o: r.o, pos: pos, name: name, rest: rest, args: args, act: *active,
 		active: active, userConf: userConf, neverMatch: neverMatch, depth: depth}
 	if l.act && !kw.directive {
 		if r.origins == nil {
@@ -186,7 +202,7 @@ func (r *resolver) processLine(text string, pos Pos, active *bool, userConf, nev
 			r.origins[name] = pos
 		}
 	}
-	if err := kw.parse(&l); err != nil {
+	if err := kw.parse(l); err != nil {
 		return err
 	}
 	if len(l.args) > 0 {
