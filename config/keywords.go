@@ -25,9 +25,13 @@ import (
 //   - an alias, another name for a keyword whose row applies under its
 //     name.
 //
-// Adding a keyword is one row here, plus its field in options (with its
-// unset value in newOptions), its default in fillDefaults and its Config
-// field or -G line in fill and renderDump.
+// Acting on a keyword is one row here; to act on ControlMaster, say:
+//
+//	"controlmaster": choice(multiControlMaster, func(o *options) *int { return &o.controlMaster }),
+//
+// with its field in options (unset, -1, in newOptions), its default in
+// fillDefaults, its Config field in fill and its -G line in renderDump
+// taken from the field instead of the kept value.
 var keywords map[string]keyword
 
 // A keyword is one row of the table.
@@ -44,7 +48,7 @@ type keyword struct {
 }
 
 // kind says how the arguments of a keyword rssh does not act on are
-// checked (checkIgnored) and kept (keep).
+// checked (keepIgnored) and kept (keep).
 type kind int
 
 const (
@@ -265,7 +269,7 @@ func directive(parse func(*line) error) keyword {
 func alias(name string) keyword { return keyword{alias: name} }
 
 // kept is the row of a keyword rssh does not act on: its arguments are
-// checked as ssh checks them (checkIgnored) and kept as given for -G.
+// checked as ssh checks them (keepIgnored) and kept as given for -G.
 func kept(k kind) keyword {
 	return keyword{parse: func(l *line) error { return l.keepIgnored(k, nil) }}
 }
