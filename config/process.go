@@ -45,7 +45,7 @@ type resolver struct {
 
 	// lines are processLine's, one per Include depth; cmdActive is a
 	// command-line option's block activity.
-	lines     [maxIncludeDepth + 1]line
+	lines     []*line
 	cmdActive bool
 }
 
@@ -183,15 +183,13 @@ func (r *resolver) processLine(text string, pos Pos, active *bool, userConf, nev
 	if kw.directive && cmdline {
 		return errorf(pos, "%s directive not supported as a command-line option", name)
 	}
-	// One line per Include depth, reused: a line's parser never keeps it,
-	// and only Include nests (one level deeper), so parsing a line does
-	// not allocate one.
-	var l *line
-	if depth >= 0 && depth < len(r.lines) {
-		l = &r.lines[depth]
-	} else {
-		l = new(line)
+	// One line per Include depth, made once and reused: a line's parser
+	// never keeps it, and only Include nests (one level deeper).
+	d := max(depth, 0)
+	for len(r.lines) <= d {
+		r.lines = append(r.lines, new(line))
 	}
+	l := r.lines[d]
 	*l = line{r: r, o: r.o, pos: pos, name: name, rest: rest, args: args, act: *active,
 		active: active, userConf: userConf, neverMatch: neverMatch, depth: depth}
 	if l.act && !kw.directive {
