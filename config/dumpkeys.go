@@ -9,7 +9,7 @@ import (
 // The keywords rssh parses but does not act on (X11, GSSAPI, connection
 // sharing, tunnels, …) are kept as given so that -G prints every key
 // OpenSSH 9.2's ssh -G prints, with ssh's defaults and ssh's rendering of
-// each value. Their arguments were validated by checkIgnored.
+// each value. Their arguments were validated by keepIgnored (process.go).
 
 // keep records a kept keyword's arguments: the first active line wins, as
 // in readconf.c, with its quirks: StreamLocalBindMask is set from every

@@ -100,38 +100,6 @@ func parseUserHostPort(s string) (*string, string, int, error) {
 	return user, cleanHostname(h), port, nil
 }
 
-// hpdelim2 splits host from what follows at ':' or '/' (a [bracketed]
-// host may contain ':'). rest is nil at the end of the string.
-func hpdelim2(s string) (host string, rest *string, delim byte, ok bool) {
-	i := 0
-	if strings.HasPrefix(s, "[") {
-		j := strings.IndexByte(s, ']')
-		if j < 0 {
-			return "", nil, 0, false
-		}
-		i = j + 1
-	} else if j := strings.IndexAny(s, ":/"); j >= 0 {
-		i = j
-	} else {
-		i = len(s)
-	}
-	if i == len(s) {
-		return s, nil, 0, true
-	}
-	if s[i] != ':' && s[i] != '/' {
-		return "", nil, 0, false
-	}
-	r := s[i+1:]
-	return s[:i], &r, s[i], true
-}
-
-func cleanHostname(h string) string {
-	if len(h) >= 2 && h[0] == '[' && h[len(h)-1] == ']' {
-		return h[1 : len(h)-1]
-	}
-	return h
-}
-
 // parseSSHURI is parse_ssh_uri: isURI is false when s is not ssh://…; a
 // path is not allowed.
 func parseSSHURI(s string) (user *string, host string, port int, isURI bool, err error) {
@@ -210,37 +178,6 @@ func urlDecode(s string) (string, bool) {
 		}
 	}
 	return b.String(), true
-}
-
-// validDomain is valid_domain(name, 0): letters, digits, '-', '_' and
-// single dots, starting with a letter or digit, not ending in a dot.
-func validDomain(name string) bool {
-	if name == "" {
-		return false
-	}
-	c0 := name[0]
-	if !isAlnum(c0) {
-		return false
-	}
-	var last byte
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if last == '.' && c == '.' {
-			return false
-		}
-		if c != '.' && c != '-' && c != '_' && !isAlnum(c) {
-			return false
-		}
-		last = c
-	}
-	return name[len(name)-1] != '.'
-}
-
-func isAlnum(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
 // formatJump renders the ProxyJump value as ssh -G prints it: the extra

@@ -11,4 +11,4 @@ package config
 // on the terminal; keys already in the agent, such as those Apple's
 // `ssh-add --apple-use-keychain` loaded, work as usual). -G does not print
 // it, as OpenSSH's does not.
-var platformKeywords = map[string]kind{"usekeychain": kFlag}
+var platformKeywords = map[string]keyword{"usekeychain": kept(kFlag)}

@@ -5,4 +5,4 @@ package config
 // platformKeywords are the keywords the platform's own ssh accepts beyond
 // OpenSSH's: none off macOS, where UseKeychain is a bad configuration
 // option as in OpenSSH (keywords_darwin.go).
-var platformKeywords = map[string]kind{}
+var platformKeywords = map[string]keyword{}

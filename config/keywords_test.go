@@ -31,3 +31,27 @@ func TestUseKeychainByPlatform(t *testing.T) {
 		t.Error("usekeychain is a keyword off darwin")
 	}
 }
+
+// Every row of the keyword table parses, or is an alias of one that does
+// (no chains), and a directive is never an alias.
+func TestKeywordTable(t *testing.T) {
+	for name, kw := range keywords {
+		switch {
+		case kw.alias != "":
+			target, ok := keywords[kw.alias]
+			if !ok || target.parse == nil || target.alias != "" {
+				t.Errorf("%s: alias of %q, which is not a parsing row", name, kw.alias)
+			}
+		case kw.parse == nil:
+			t.Errorf("%s: no parser", name)
+		}
+		if name != asciiLower(name) {
+			t.Errorf("%s: not lowercase", name)
+		}
+	}
+	for _, d := range []string{"host", "match", "include"} {
+		if !keywords[d].directive {
+			t.Errorf("%s is not a directive", d)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 )
@@ -237,22 +236,6 @@ func strtonum(s string, lo, hi int64) (int64, string) {
 		return 0, "too large"
 	}
 	return n, ""
-}
-
-// a2port is OpenSSH's a2port: a number 0-65535 or a service name from the
-// services database; -1 when neither.
-func a2port(s string) int {
-	if n, e := strtonum(s, 0, 65535); e == "" {
-		return int(n)
-	}
-	if s == "" || strings.ContainsAny(s, " \t/") {
-		return -1
-	}
-	p, err := net.LookupPort("tcp", s)
-	if err != nil {
-		return -1
-	}
-	return p
 }
 
 // convtime parses an OpenSSH time value ("90", "1h30m", "2d") into seconds

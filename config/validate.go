@@ -228,34 +228,6 @@ func tunID(s string) bool {
 	return e == ""
 }
 
-// hpdelim splits "host:port" (or "[host]:port", or host/port) as misc.c's
-// hpdelim; port is nil when there is none, ok false when malformed.
-func hpdelim(s string) (host string, port *string, ok bool) {
-	i := 0
-	if strings.HasPrefix(s, "[") {
-		j := strings.IndexByte(s, ']')
-		if j < 0 {
-			return "", nil, false
-		}
-		i = j + 1
-		host = s[1:j]
-	} else {
-		i = strings.IndexAny(s, ":/")
-		if i < 0 {
-			return s, nil, true
-		}
-		host = s[:i]
-	}
-	if i == len(s) {
-		return host, nil, true
-	}
-	if s[i] != ':' && s[i] != '/' {
-		return "", nil, false
-	}
-	p := s[i+1:]
-	return host, &p, true
-}
-
 // scanScaled is OpenBSD's scan_scaled(3): a number with an optional
 // fraction and one of the scale letters BKMGTPE (powers of 1024). The error
 // is strerror's text.
