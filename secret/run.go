@@ -137,7 +137,7 @@ func containsString(list []string, s string) bool {
 // HasReferences reports whether a value in env is an op:// reference.
 func HasReferences(env []string) bool {
 	for _, kv := range env {
-		if _, v, _ := strings.Cut(kv, "="); strings.HasPrefix(v, RefPrefix) {
+		if _, v, _ := strings.Cut(kv, "="); IsRef(v) {
 			return true
 		}
 	}
@@ -151,7 +151,7 @@ func ResolveEnv(ctx context.Context, b Backend, env []string) ([]string, [][]byt
 	var refs []string
 	index := map[string]int{}
 	for _, kv := range env {
-		if _, v, _ := strings.Cut(kv, "="); strings.HasPrefix(v, RefPrefix) {
+		if _, v, _ := strings.Cut(kv, "="); IsRef(v) {
 			if _, ok := index[v]; !ok {
 				index[v] = len(refs)
 				refs = append(refs, v)
@@ -256,7 +256,7 @@ func Exec(c ExecConfig) (int, error) {
 			signal.Stop(winch)
 		}
 	}()
-	tty := openControllingTTY()
+	tty := controllingTTY()
 	if tty != nil {
 		defer tty.Close()
 	}
@@ -331,6 +331,9 @@ func Exec(c ExecConfig) (int, error) {
 	}
 	return code, nil
 }
+
+// controllingTTY opens the controlling terminal, or returns nil.
+var controllingTTY = openControllingTTY
 
 // openControllingTTY opens the controlling terminal, or nil.
 func openControllingTTY() *os.File {
