@@ -279,7 +279,7 @@ func TestExecMasksThroughATerminal(t *testing.T) {
 		Args:   []string{"sh", "-c", `test -t 1 && echo tty; stty size <&1; printf '%s\n' "$S"`},
 		Env:    []string{"PATH=" + os.Getenv("PATH"), "S=multi\nline-secret"},
 		Stdout: slave, Stderr: &bytes.Buffer{},
-		Mask:   [][]byte{[]byte("multi\nline-secret")},
+		Mask: [][]byte{[]byte("multi\nline-secret")},
 	})
 	slave.Close()
 	if err != nil || code != 0 {
