@@ -37,154 +37,6 @@ var hostile = []string{
 	"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
 }
 
-// parseSystemdEnvFile is systemd's EnvironmentFile= parser,
-// parse_env_file_internal in src/basic/env-file.c (v252, Debian 12's, and
-// unchanged in main), state for state, with load_env_file's rule that a
-// value that is not UTF-8 is dropped. It is the oracle where the real
-// systemd cannot run (PID 1 is not systemd on the test machines);
-// TestEnvironmentFileRealSystemd checks it against systemd's own code.
-func parseSystemdEnvFile(data []byte) map[string]string {
-	const (
-		preKey = iota
-		key
-		preValue
-		value
-		valueEscape
-		singleQuote
-		doubleQuote
-		doubleQuoteEscape
-		comment
-		commentEscape
-	)
-	isNL := func(c byte) bool { return c == '\n' || c == '\r' }
-	isWS := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-	out := map[string]string{}
-	var k, v []byte
-	haveValue := false
-	lastKeyWS, lastValueWS := -1, -1
-	push := func() {
-		kk := k
-		if lastKeyWS >= 0 {
-			kk = kk[:lastKeyWS]
-		}
-		val := string(v)
-		if utf8.ValidString(string(kk)) && utf8.ValidString(val) {
-			out[string(kk)] = val
-		}
-		k, v, haveValue = nil, nil, false
-	}
-	state := preKey
-	for _, c := range data {
-		if c == 0 {
-			break // a C string ends here
-		}
-		switch state {
-		case preKey:
-			if c == '#' || c == ';' {
-				state = comment
-			} else if !isWS(c) {
-				state = key
-				lastKeyWS = -1
-				k = append(k, c)
-			}
-		case key:
-			if isNL(c) {
-				state = preKey
-				k = nil
-			} else if c == '=' {
-				state = preValue
-				lastValueWS = -1
-			} else {
-				if !isWS(c) {
-					lastKeyWS = -1
-				} else if lastKeyWS < 0 {
-					lastKeyWS = len(k)
-				}
-				k = append(k, c)
-			}
-		case preValue:
-			if isNL(c) {
-				state = preKey
-				push()
-			} else if c == '\'' {
-				state = singleQuote
-			} else if c == '"' {
-				state = doubleQuote
-			} else if c == '\\' {
-				state = valueEscape
-			} else if !isWS(c) {
-				state = value
-				v = append(v, c)
-			}
-		case value:
-			if isNL(c) {
-				state = preKey
-				if lastValueWS >= 0 {
-					v = v[:lastValueWS]
-				}
-				push()
-			} else if c == '\\' {
-				state = valueEscape
-				lastValueWS = -1
-			} else {
-				if !isWS(c) {
-					lastValueWS = -1
-				} else if lastValueWS < 0 {
-					lastValueWS = len(v)
-				}
-				v = append(v, c)
-			}
-		case valueEscape:
-			state = value
-			if !isNL(c) {
-				v = append(v, c)
-			}
-		case singleQuote:
-			if c == '\'' {
-				state = preValue
-			} else {
-				v = append(v, c)
-			}
-		case doubleQuote:
-			if c == '"' {
-				state = preValue
-			} else if c == '\\' {
-				state = doubleQuoteEscape
-			} else {
-				v = append(v, c)
-			}
-		case doubleQuoteEscape:
-			state = doubleQuote
-			if strings.IndexByte("\"\\`$", c) >= 0 {
-				v = append(v, c)
-			} else if c != '\n' {
-				v = append(v, '\\', c)
-			}
-		case comment:
-			if c == '\\' {
-				state = commentEscape
-			} else if isNL(c) {
-				state = preKey
-			}
-		case commentEscape:
-			if isNL(c) {
-				state = preKey
-			} else {
-				state = comment
-			}
-		}
-		_ = haveValue
-	}
-	switch state {
-	case preValue, value, valueEscape, singleQuote, doubleQuote, doubleQuoteEscape:
-		if state == value && lastValueWS >= 0 {
-			v = v[:lastValueWS]
-		}
-		push()
-	}
-	return out
-}
-
 func hostileVars() []EnvVar {
 	var vars []EnvVar
 	for i, v := range hostile {
@@ -200,7 +52,7 @@ func TestEnvironmentFileSystemdRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := parseSystemdEnvFile(data)
+	got := testenv.ParseSystemdEnvFile(data)
 	for _, v := range vars {
 		if g, ok := got[v.Name]; !ok || g != v.Value {
 			t.Errorf("systemd reads %s as %q (present %v), want %q", v.Name, g, ok, v.Value)
@@ -278,7 +130,7 @@ func TestEnvironmentFileRealSystemd(t *testing.T) {
 		name, q, _ := strings.Cut(line, "=")
 		got[name] = unquoteSystemd(t, q)
 	}
-	mine := parseSystemdEnvFile(data)
+	mine := testenv.ParseSystemdEnvFile(data)
 	for _, v := range vars {
 		if got[v.Name] != v.Value {
 			t.Errorf("systemd reads %s as %q, want %q", v.Name, got[v.Name], v.Value)
@@ -431,7 +283,7 @@ func FuzzEnvironmentFile(f *testing.F) {
 			}
 			return
 		}
-		got := parseSystemdEnvFile(data)
+		got := testenv.ParseSystemdEnvFile(data)
 		if got["K"] != v || got["L"] != "after" || len(got) != 2 {
 			t.Fatalf("%q reads back as %q", v, got)
 		}

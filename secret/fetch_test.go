@@ -65,7 +65,7 @@ func readBack(t *testing.T, file string, want map[string][]byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sd := parseSystemdEnvFile(data)
+	sd := testenv.ParseSystemdEnvFile(data)
 	if len(sd) != len(want) {
 		t.Errorf("systemd reads %d variables, want %d", len(sd), len(want))
 	}
