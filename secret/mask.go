@@ -26,9 +26,11 @@ const minLineMask = 6
 // matches wins, and a position that could still become a longer match is
 // held, not decided.
 type Masker struct {
-	pats  [][]byte // longest first
-	first [256]bool
-	held  []byte
+	pats    [][]byte      // longest first
+	byFirst [256][][]byte // the patterns by their first byte, longest first
+	first   [256]bool
+	maxLen  int
+	held    []byte
 }
 
 // NewMasker masks values; empty values are ignored. A value with more
@@ -57,6 +59,10 @@ func NewMasker(values [][]byte) *Masker {
 		}
 	}
 	slices.SortStableFunc(m.pats, func(a, b []byte) int { return len(b) - len(a) })
+	for _, p := range m.pats {
+		m.byFirst[p[0]] = append(m.byFirst[p[0]], p)
+		m.maxLen = max(m.maxLen, len(p))
+	}
 	return m
 }
 
@@ -98,10 +104,11 @@ func (m *Masker) scan(buf []byte, final bool) (out, rest []byte) {
 			continue
 		}
 		tail := buf[i:]
-		if !final && m.couldGrow(tail) {
+		cands := m.byFirst[buf[i]]
+		if !final && len(tail) < m.maxLen && couldGrow(cands, tail) {
 			return out, tail
 		}
-		if n := m.matchAt(tail); n > 0 {
+		if n := matchAt(cands, tail); n > 0 {
 			out = append(out, Concealed...)
 			i += n
 			continue
@@ -112,10 +119,10 @@ func (m *Masker) scan(buf []byte, final bool) (out, rest []byte) {
 	return out, nil
 }
 
-// couldGrow reports whether tail is a proper prefix of a secret: more
+// couldGrow reports whether tail is a proper prefix of one of pats: more
 // bytes could still make it (or a longer) match here.
-func (m *Masker) couldGrow(tail []byte) bool {
-	for _, p := range m.pats {
+func couldGrow(pats [][]byte, tail []byte) bool {
+	for _, p := range pats {
 		if len(tail) < len(p) && bytes.HasPrefix(p, tail) {
 			return true
 		}
@@ -123,9 +130,10 @@ func (m *Masker) couldGrow(tail []byte) bool {
 	return false
 }
 
-// matchAt is the length of the longest secret at the start of b, or 0.
-func (m *Masker) matchAt(b []byte) int {
-	for _, p := range m.pats {
+// matchAt is the length of the longest of pats (longest first) at the
+// start of b, or 0.
+func matchAt(pats [][]byte, b []byte) int {
+	for _, p := range pats {
 		if bytes.HasPrefix(b, p) {
 			return len(p)
 		}

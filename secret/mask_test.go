@@ -118,3 +118,32 @@ func FuzzMasker(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkMasker is CMD output (log-like text) through the masker with
+// ten 40-byte secrets, in pipe-sized writes.
+func BenchmarkMasker(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var secrets [][]byte
+	for range 10 {
+		s := make([]byte, 40)
+		for i := range s {
+			s[i] = byte('a' + r.IntN(26))
+		}
+		secrets = append(secrets, s)
+	}
+	var text []byte
+	for len(text) < 1<<20 {
+		text = append(text, "2026-05-04T10:32:55Z level=info msg=\"request served\" path=/api/v1/items status=200\n"...)
+		if r.IntN(50) == 0 {
+			text = append(text, secrets[r.IntN(10)]...)
+		}
+	}
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		m := NewMasker(secrets)
+		for off := 0; off < len(text); off += 32 << 10 {
+			m.Write(text[off:min(off+32<<10, len(text))])
+		}
+		m.Flush()
+	}
+}
