@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 
 	"github.com/rssh/rssh/internal/testenv"
 	"github.com/rssh/rssh/secret"
@@ -198,5 +201,58 @@ func TestSecretRunExitStatusAndSignals(t *testing.T) {
 	}
 	if _, err := os.Stat(ran); err == nil {
 		t.Error("CMD ran after rssh failed")
+	}
+}
+
+// At a terminal (rssh in its foreground, as from an interactive shell):
+// CMD's stdout is still a terminal with masking on, its output masked; a
+// ^C typed reaches CMD once, from the terminal (which signals rssh and CMD
+// alike, so rssh does not pass it on again), while a signal sent to rssh
+// alone is passed on. CMD reads each signal's sender (si_pid: 0 for the
+// terminal) with sigwaitinfo.
+func TestSecretRunInteractiveTerminal(t *testing.T) {
+	py := testenv.Need(t, "python3", "python3")
+	w := newSecretWorld(t)
+	w.env = append(w.env, "S="+w.refs["unicode"], "TERM=dumb")
+	script := `import os, signal, sys
+sigs = {signal.SIGINT, signal.SIGUSR1}
+signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+if os.isatty(1): print("stdout is a terminal")
+print("secret: " + os.environ["S"])
+print("ready", flush=True)
+while True:
+    i = signal.sigwaitinfo(sigs)
+    print("signal %d from %d" % (i.si_signo, i.si_pid), flush=True)
+    if i.si_signo == signal.SIGUSR1: break
+`
+	cmd := exec.Command(w.rssh, "secret", "run", "--", py, "-c", script)
+	cmd.Env = w.env
+	master, err := pty.Start(cmd) // a new session, the pty its controlling terminal
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	out := &testenv.Buffer{}
+	go io.Copy(out, master)
+	if !out.WaitFor("ready", 30*time.Second) {
+		t.Fatalf("CMD never ready: %q", out.String())
+	}
+	if s := out.String(); !strings.Contains(s, "stdout is a terminal") || !strings.Contains(s, "secret: "+secret.Concealed+"\r\n") || strings.Contains(s, string(w.values["unicode"])) {
+		t.Errorf("terminal shows %q", s)
+	}
+	master.Write([]byte{3}) // ^C
+	if !out.WaitFor("signal 2 from 0", 30*time.Second) {
+		t.Fatalf("^C did not reach CMD from the terminal: %q", out.String())
+	}
+	// Had rssh passed the ^C on too, CMD would see a second SIGINT, from
+	// rssh, before this SIGUSR1 (rssh relays signals in order).
+	cmd.Process.Signal(syscall.SIGUSR1)
+	usr1 := fmt.Sprintf("signal %d from %d", syscall.SIGUSR1, cmd.Process.Pid)
+	if !out.WaitFor(usr1, 30*time.Second) {
+		t.Fatalf("SIGUSR1 did not reach CMD from rssh: %q", out.String())
+	}
+	if code := waitExit(t, cmd, 30*time.Second); code != 0 || strings.Count(out.String(), "signal ") != 2 {
+		t.Errorf("exit %d; terminal shows %q", code, out.String())
 	}
 }
