@@ -299,3 +299,31 @@ func TestExecMasksThroughATerminal(t *testing.T) {
 		t.Errorf("terminal shows %q, want %q", got.String(), want)
 	}
 }
+
+// A process CMD leaves behind holding its stdout does not keep rssh:
+// output is relayed for waitDelay after CMD exits, then rssh returns.
+func TestExecDoesNotWaitForLeftBehindProcesses(t *testing.T) {
+	defer func(d time.Duration) { waitDelay = d }(waitDelay)
+	waitDelay = 100 * time.Millisecond
+	dir := t.TempDir()
+	goOn := filepath.Join(dir, "go")
+	defer os.WriteFile(goOn, nil, 0o600)
+	out := &testenv.Buffer{}
+	done := make(chan int, 1)
+	go func() {
+		code, _ := Exec(ExecConfig{
+			Args:   []string{"sh", "-c", `(while [ ! -e "$1" ]; do sleep 0.01; done; echo late) & echo early; exit 4`, "sh", goOn},
+			Env:    []string{"PATH=" + os.Getenv("PATH")},
+			Stdout: out, Mask: [][]byte{[]byte("secret")},
+		})
+		done <- code
+	}()
+	select {
+	case code := <-done:
+		if code != 4 || out.String() != "early\n" {
+			t.Errorf("exit %d, output %q", code, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("rssh waited for the process CMD left behind")
+	}
+}
