@@ -115,6 +115,7 @@ func Fetch(ctx context.Context, c FetchConfig) error {
 		return err
 	}
 	defer unlock()
+	removeStaleTemps(c.Out)
 
 	vals, err := c.resolve(ctx, refs)
 	if err != nil {
@@ -130,7 +131,32 @@ func Fetch(ctx context.Context, c FetchConfig) error {
 		return err
 	}
 	defer clear(data)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	return c.write(c.Out, data, c.FileMode)
+}
+
+// removeStaleTemps removes what a fetch of out that was killed while
+// writing left behind (WriteFileAtomic's .NAME.tmp-* files, which may hold
+// secrets). The caller holds the lock, so no fetch of out is writing.
+func removeStaleTemps(out string) {
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(out), "."+globEscape(filepath.Base(out))+".tmp-*"))
+	for _, f := range stale {
+		os.Remove(f)
+	}
+}
+
+func globEscape(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', '\\':
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
 }
 
 func (c *FetchConfig) defaults() error {

@@ -374,3 +374,42 @@ func TestFetchModes(t *testing.T) {
 		t.Error("a setuid mode was accepted")
 	}
 }
+
+// A fetch stopped (the unit stopped, a start timeout) ends without
+// writing; a temporary file a killed fetch left behind is removed by the
+// next one.
+func TestFetchStoppedAndStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "env")
+	ctx, cancel := context.WithCancel(context.Background())
+	rig := &fetchRig{}
+	c := rig.config(FetchConfig{Out: out, Vars: []FetchVar{{"A", "op://v/i/f"}},
+		Backend: &countingBackend{f: func() error { return errors.New("connection reset") }}})
+	c.sleep = func(ctx context.Context, d time.Duration) error { cancel(); return ctx.Err() }
+	if err := Fetch(ctx, c); !errors.Is(err, context.Canceled) || rig.writes != 0 {
+		t.Errorf("stopped: %v, %d writes", err, rig.writes)
+	}
+	fake := newFake(map[string][]byte{"op://v/i/f": []byte("v")})
+	ctx, cancel = context.WithCancel(context.Background())
+	c = rig.config(FetchConfig{Out: out, Vars: []FetchVar{{"A", "op://v/i/f"}}, Backend: &eventBackend{fake, cancel}})
+	if err := Fetch(ctx, c); !errors.Is(err, context.Canceled) || rig.writes != 0 {
+		t.Errorf("stopped while resolving: %v, %d writes", err, rig.writes)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a stopped fetch wrote the file")
+	}
+
+	stale := filepath.Join(dir, ".env.tmp-12345")
+	other := filepath.Join(dir, ".other.tmp-1")
+	os.WriteFile(stale, []byte("A=\"half"), 0o400)
+	os.WriteFile(other, nil, 0o400)
+	if err := Fetch(context.Background(), rig.config(FetchConfig{Out: out, Vars: []FetchVar{{"A", "op://v/i/f"}}, Backend: fake})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("the stale temporary is still there")
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Error("another file's temporary was removed")
+	}
+}

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/rssh/rssh/secret"
 )
@@ -56,7 +59,15 @@ func runSecretFetch(args []string, std stdio, getenv func(string) string) int {
 	if c.Backend, err = f.open(getenv); err != nil {
 		return f.fail(std, err)
 	}
-	if err := secret.Fetch(context.Background(), c); err != nil {
+	// SIGINT, SIGTERM or SIGHUP (systemd stopping the unit, a start
+	// timeout) end the fetch cleanly: no op left running, no temporary
+	// file left behind, the old file as it was.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	if err := secret.Fetch(ctx, c); err != nil {
+		if ctx.Err() != nil {
+			err = errors.New("stopped by a signal; the file is as it was")
+		}
 		return f.fail(std, fmt.Errorf("%s: %w", c.Out, err))
 	}
 	return 0

@@ -247,3 +247,30 @@ func TestSecretFetchRefusesDisk(t *testing.T) {
 		t.Errorf("op ran %d times on usage mistakes", n)
 	}
 }
+
+// A fetch stopped by a signal (systemd stopping the unit, a start
+// timeout) ends op, leaves the old file as it was and no temporary file.
+func TestSecretFetchStopped(t *testing.T) {
+	w := newSecretWorld(t)
+	shm := shmDir(t)
+	out := filepath.Join(shm, "env")
+	os.WriteFile(out, []byte("OLD=\"1\"\n"), 0o400)
+	args, _ := w.fetchArgs()
+	hold := w.fake.Hold(t)
+	cmd, _, errb := w.startRSSH(nil, append([]string{"secret", "fetch", "--out", out}, args...)...)
+	opPID := hold.WaitStarted(t, 30*time.Second)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if code := waitExit(t, cmd, 30*time.Second); code != exitSecretFailed || !strings.Contains(errb.String(), "rssh: secret fetch: "+out+": stopped by a signal; the file is as it was\n") {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+	if _, err := os.Stat("/proc/" + strconv.Itoa(opPID)); err == nil {
+		t.Errorf("op (pid %d) outlived rssh", opPID)
+	}
+	// (op is gone: nothing to release at the gate.)
+	if b, _ := os.ReadFile(out); string(b) != "OLD=\"1\"\n" {
+		t.Errorf("the file is now %q", b)
+	}
+	if ents, _ := os.ReadDir(shm); len(ents) != 2 {
+		t.Errorf("left in %s: %v", shm, ents)
+	}
+}
