@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -147,5 +148,6 @@ func parseSecretUnit(args []string) (*unit.Spec, string, error) {
 		return nil, "", errors.New("which name? the units are rssh-secrets-NAME.service")
 	}
 	unit.SortSecrets(s.Secrets)
+	slices.SortFunc(s.Templates, func(a, b unit.Template) int { return strings.Compare(a.Name, b.Name) })
 	return s, dir, nil
 }

@@ -145,8 +145,15 @@ func (s *Spec) Fill() error {
 			return fmt.Errorf("--before %q: want a unit name such as litellm.service", u)
 		}
 	}
-	if s.DynamicUser && len(s.Before) == 0 {
-		return errors.New("--dynamic-user: name the consuming service with --before")
+	if s.DynamicUser {
+		if len(s.Before) == 0 {
+			return errors.New("--dynamic-user: name the consuming service with --before")
+		}
+		for _, u := range s.Before {
+			if !strings.HasSuffix(u, ".service") {
+				return fmt.Errorf("--dynamic-user: %s is not a service to fetch in", u)
+			}
+		}
 	}
 	return nil
 }
@@ -302,7 +309,7 @@ func (s *Spec) oneshot(f *File, description string, runtime string) {
 
 // Files are the units for the spec: the fetch unit (if there are
 // secrets), the render unit (if there are templates), and a drop-in per
-// consuming unit that requires them, orders it after them and reads the
+// consuming service that requires them, orders it after them and reads the
 // env file. With DynamicUser only the drop-ins, which fetch and render in
 // the consumer's own ExecStartPre, as the consumer's user, into its own
 // RuntimeDirectory.
@@ -366,6 +373,9 @@ func (s *Spec) Files() ([]File, error) {
 		deps = append(deps, s.TemplatesUnit())
 	}
 	for _, c := range s.Before {
+		if !strings.HasSuffix(c, ".service") {
+			continue // a target is ordered, it reads no file
+		}
 		f := File{Path: c + ".d/rssh-secrets-" + s.Name + ".conf"}
 		for _, d := range deps {
 			f.add("Unit", "Requires", d)
