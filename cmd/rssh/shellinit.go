@@ -26,8 +26,20 @@ const exitNotFound = 127
 // `rssh secret read` picks (RSSH_SECRET_BACKEND, the token from
 // $CREDENTIALS_DIRECTORY or OP_SERVICE_ACCOUNT_TOKEN). A test seam.
 var shellInitBackend = func(getenv func(string) string) (secret.Backend, error) {
-	return nil, errors.New("no secret backend in this build")
+	tok, err := secret.LoadToken("", getenv)
+	if err != nil {
+		return nil, err
+	}
+	b, err := secret.NewOpBackend(secret.OpOptions{Token: tok, Environ: os.Environ()})
+	if err != nil {
+		tok.Wipe()
+	}
+	return b, err
 }
+
+// shellInitSelf is the rssh the functions and wrapper scripts run (a test
+// seam: the test binary stands in for rssh under a symlink).
+var shellInitSelf = os.Executable
 
 // shellInitExec replaces the process with the real tool (a test seam).
 var shellInitExec = syscall.Exec
@@ -78,7 +90,7 @@ func runShellInit(args []string, std stdio, getenv func(string) string) int {
 		fail(std.err, fmt.Errorf("shell-init: %w", err))
 		return sshproxy.ExitFailure
 	}
-	self, err := os.Executable()
+	self, err := shellInitSelf()
 	if err != nil {
 		fail(std.err, fmt.Errorf("shell-init: where is rssh: %w", err))
 		return sshproxy.ExitFailure
@@ -144,13 +156,9 @@ func resolveTool(tool string, getenv func(string) string) (string, []shellinit.A
 	if len(missing) == 0 {
 		return real, nil, 0, nil
 	}
-	b, err := shellInitBackend(getenv)
-	if err != nil {
-		return "", nil, sshproxy.ExitFailure, err
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	as, err := shellinit.Resolve(ctx, b, tool, missing, getenv)
+	as, err := shellinit.Resolve(ctx, func() (secret.Backend, error) { return shellInitBackend(getenv) }, tool, missing, getenv)
 	if err != nil {
 		return "", nil, sshproxy.ExitFailure, err
 	}

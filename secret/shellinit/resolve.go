@@ -41,8 +41,10 @@ func (e *EnvError) HintText() string {
 	return "connect with rssh to a host whose ssh_config block has SetEnv RSSH_ENV=<env>, or export RSSH_ENV"
 }
 
-// Resolve resolves vars in one batch through b and returns them in order.
-func Resolve(ctx context.Context, b secret.Backend, tool string, vars []Var, getenv func(string) string) ([]Assignment, error) {
+// Resolve resolves vars in one batch through the backend open returns,
+// and returns them in order. The references are checked before the
+// backend is opened: a session without RSSH_ENV starts nothing.
+func Resolve(ctx context.Context, open func() (secret.Backend, error), tool string, vars []Var, getenv func(string) string) ([]Assignment, error) {
 	if len(vars) == 0 {
 		return nil, nil
 	}
@@ -55,6 +57,10 @@ func Resolve(ctx context.Context, b secret.Backend, tool string, vars []Var, get
 			}
 		}
 		refs[i] = Expand(v.Ref, env)
+	}
+	b, err := open()
+	if err != nil {
+		return nil, err
 	}
 	vals, err := b.ResolveAll(ctx, refs)
 	if err != nil {
