@@ -176,3 +176,138 @@ func TestSystemdUnitStarts(t *testing.T) {
 		t.Errorf("%s outlived its unit", envFile)
 	}
 }
+
+// splitExec is systemd's reading of an Exec line as unit.Command writes
+// it: %% and $$ undoubled, words split at spaces, double-quoted words
+// with \\ and \" escapes.
+func splitExec(t *testing.T, line string) []string {
+	t.Helper()
+	line = strings.ReplaceAll(line, "%%", "%")
+	var words []string
+	for i := 0; i < len(line); {
+		switch {
+		case line[i] == ' ':
+			i++
+		case line[i] == '"':
+			var w strings.Builder
+			i++
+			for ; i < len(line) && line[i] != '"'; i++ {
+				if line[i] == '\\' && i+1 < len(line) {
+					i++
+				}
+				w.WriteByte(line[i])
+			}
+			if i >= len(line) {
+				t.Fatalf("unterminated quote in %q", line)
+			}
+			i++
+			words = append(words, strings.ReplaceAll(w.String(), "$$", "$"))
+		default:
+			j := strings.IndexByte(line[i:], ' ')
+			if j < 0 {
+				j = len(line) - i
+			}
+			words = append(words, strings.ReplaceAll(line[i:i+j], "$$", "$"))
+			i += j
+		}
+	}
+	return words
+}
+
+// Where systemd cannot start the units, their commands still run as
+// systemd would run them: the Exec lines of the fetch and render units
+// read back to argv, run with the token as a credential in
+// $CREDENTIALS_DIRECTORY and the runtime directories made 0700. rssh
+// secret fetch and inject accept every flag the units give them, and the
+// env file reads back through systemd's own EnvironmentFile= parser as
+// the exact values. Only the directories move: /run is not tmpfs on these
+// machines, so they go under /dev/shm.
+func TestSystemdUnitCommandsRun(t *testing.T) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs("/dev/shm", &st); err != nil || st.Type != tmpfsMagic {
+		t.Skipf("/dev/shm is not tmpfs here")
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	id := "rssh-test-" + hex.EncodeToString(b)
+	shm := filepath.Join("/dev/shm", id)
+	t.Cleanup(func() { os.RemoveAll(shm) })
+
+	mark := filepath.Join(t.TempDir(), "X")
+	values := map[string][]byte{}
+	opValues := map[string][]byte{}
+	spec := &unit.Spec{Name: id, Before: []string{"consumer.service"}, TokenCredential: "/etc/credstore/op-sa"}
+	for k, v := range testenv.TrickyValues(mark) {
+		key := "V_" + strings.ToUpper(k)
+		ref := "op://SA - test/" + k + "/credential"
+		values[key], opValues[ref] = v, v
+		spec.Secrets = append(spec.Secrets, unit.Secret{Key: key, Ref: ref})
+	}
+	unit.SortSecrets(spec.Secrets)
+	tpl := filepath.Join(t.TempDir(), "config.tpl")
+	os.WriteFile(tpl, []byte("key: {{ op://SA - test/subst/credential }}\n"), 0o644)
+	spec.Templates = []unit.Template{{Name: "config.yaml", Source: tpl}}
+	op := testenv.NewFakeSecretOp(t, opValues)
+	creds := t.TempDir()
+	os.WriteFile(filepath.Join(creds, unit.Credential), []byte(op.Token+"\n"), 0o400)
+	self, _ := os.Executable()
+	spec.RSSH = filepath.Join(t.TempDir(), "rssh")
+	if err := os.Symlink(self, spec.RSSH); err != nil {
+		t.Fatal(err)
+	}
+	files, err := spec.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := op.Env([]string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "CREDENTIALS_DIRECTORY=" + creds, "RSSH_SECRET_BACKEND=op"})
+	for _, f := range files[:2] { // the fetch unit and the render unit
+		svc := map[string][]string{}
+		for _, s := range f.Sections {
+			for _, e := range s.Entries {
+				if s.Name == "Service" {
+					svc[e.Key] = append(svc[e.Key], e.Value)
+				}
+			}
+		}
+		if got := svc["LoadCredential"]; len(got) != 1 || got[0] != unit.Credential+":/etc/credstore/op-sa" {
+			t.Fatalf("%s: LoadCredential=%q", f.Path, got)
+		}
+		rd := filepath.Join(shm, svc["RuntimeDirectory"][0])
+		if err := os.MkdirAll(rd, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range svc["ExecStart"] {
+			argv := splitExec(t, line)
+			for i, a := range argv {
+				argv[i] = strings.ReplaceAll(a, "/run/", shm+"/")
+			}
+			cmd := exec.Command(argv[0], argv[1:]...)
+			cmd.Env = env
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%s: %q: %v\n%s", f.Path, argv, err, out)
+			}
+		}
+	}
+	envFile := strings.ReplaceAll(spec.Out, "/run/", shm+"/")
+	data, err := os.ReadFile(envFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := testenv.ParseSystemdEnvFile(data)
+	for k, v := range values {
+		if got[k] != string(v) {
+			t.Errorf("systemd reads %s=%q, want %q", k, got[k], v)
+		}
+	}
+	if fi, _ := os.Stat(envFile); fi.Mode().Perm() != 0o400 {
+		t.Errorf("env file mode %v", fi.Mode().Perm())
+	}
+	rendered, err := os.ReadFile(filepath.Join(strings.ReplaceAll(spec.TemplateDir, "/run/", shm+"/"), "config.yaml"))
+	if err != nil || string(rendered) != "key: "+string(values["V_SUBST"])+"\n" {
+		t.Errorf("rendered template %q (%v)", rendered, err)
+	}
+	if _, err := os.Stat(mark); err == nil {
+		t.Errorf("a shell ran part of a value (%s exists)", mark)
+	}
+	op.CheckRuns(t)
+}

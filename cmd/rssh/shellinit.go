@@ -26,15 +26,7 @@ const exitNotFound = 127
 // `rssh secret read` picks (RSSH_SECRET_BACKEND, the token from
 // $CREDENTIALS_DIRECTORY or OP_SERVICE_ACCOUNT_TOKEN). A test seam.
 var shellInitBackend = func(getenv func(string) string) (secret.Backend, error) {
-	tok, err := secret.LoadToken("", getenv)
-	if err != nil {
-		return nil, err
-	}
-	b, err := secret.NewOpBackend(secret.OpOptions{Token: tok, Environ: os.Environ()})
-	if err != nil {
-		tok.Wipe()
-	}
-	return b, err
+	return openSecretBackend("", "", getenv)
 }
 
 // shellInitSelf is the rssh the functions and wrapper scripts run (a test

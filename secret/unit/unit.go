@@ -249,21 +249,33 @@ func Command(prog string, args ...string) string {
 	return b.String()
 }
 
-// FetchCommand is the ExecStart of the fetch: rssh secret fetch.
-func (s *Spec) FetchCommand() string {
+// FetchArgs are rssh's arguments for the fetch: rssh secret fetch.
+func (s *Spec) FetchArgs() []string {
 	args := []string{"secret", "fetch", "--out", s.Out, "--attempts", strconv.Itoa(s.Attempts), "--file-mode", s.FileMode}
 	for _, sec := range s.Secrets {
 		args = append(args, sec.Key+"="+sec.Ref)
 	}
-	return Command(s.RSSH, args...)
+	return args
+}
+
+// FetchCommand is the fetch's Exec line.
+func (s *Spec) FetchCommand() string { return Command(s.RSSH, s.FetchArgs()...) }
+
+// RenderArgs are rssh's arguments for each template: rssh secret inject.
+func (s *Spec) RenderArgs() [][]string {
+	var out [][]string
+	for _, t := range s.Templates {
+		out = append(out, []string{"secret", "inject", "-i", t.Source, "-o", path.Join(s.TemplateDir, t.Name), "--file-mode", s.FileMode})
+	}
+	return out
 }
 
 // RenderCommands are the render unit's ExecStart lines, one `rssh secret
 // inject` per template.
 func (s *Spec) RenderCommands() []string {
 	var out []string
-	for _, t := range s.Templates {
-		out = append(out, Command(s.RSSH, "secret", "inject", "-i", t.Source, "-o", path.Join(s.TemplateDir, t.Name), "--file-mode", s.FileMode))
+	for _, a := range s.RenderArgs() {
+		out = append(out, Command(s.RSSH, a...))
 	}
 	return out
 }
