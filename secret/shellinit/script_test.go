@@ -190,3 +190,30 @@ func TestWrapperScript(t *testing.T) {
 		t.Errorf("overwrote a foreign file: %v", err)
 	}
 }
+
+// Every tool name the parser accepts becomes a function in each shell,
+// and the code reads with a wrapper directory whose path has a space.
+func TestInitDefinesEveryName(t *testing.T) {
+	tb, err := Parse(strings.NewReader("docker-compose A=op://a/b/c\nx.y B=op://a/b/c\na+b C=op://a/b/c\n_t D=op://a/b/c\n9x E=op://a/b/c\n"), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, shell := range Shells {
+		sh := testenv.Need(t, shell, shell)
+		dir := t.TempDir()
+		code, err := Init(shell, tb, "/usr/bin/rssh", filepath.Join(dir, "my bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, "init")
+		os.WriteFile(p, []byte(code), 0o600)
+		probe := "source " + mustQuote(shell, p) + "; for f in docker-compose x.y a+b _t 9x; type $f >/dev/null; or exit 1; end; printf %s $PATH[1]"
+		if shell != "fish" {
+			probe = "source " + mustQuote(shell, p) + `; for f in docker-compose x.y a+b _t 9x; do type "$f" >/dev/null || exit 1; done; printf %s "${PATH%%:*}"`
+		}
+		out, err := exec.Command(sh, "-c", probe).CombinedOutput()
+		if err != nil || string(out) != filepath.Join(dir, "my bin") {
+			t.Errorf("%s: %v\n%s\n%s", shell, err, out, code)
+		}
+	}
+}
