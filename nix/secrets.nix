@@ -125,8 +125,10 @@ let
         else { LoadCredential = [ "${credential}:${g.tokenCredential}" ]; };
       fetch = command rssh ([ "secret" "fetch" "--out" g.out "--attempts" (toString g.attempts) "--file-mode" g.fileMode ]
         ++ lib.mapAttrsToList (k: v: "${k}=${v}") g.secrets);
+      # "${path}" copies a path literal into the store (toString would
+      # keep the evaluating machine's path); a string stays as it is.
       sourceOf = file: t:
-        if t.source != null then toString t.source else pkgs.writeText "rssh-template-${name}-${file}" t.text;
+        if t.source != null then "${t.source}" else pkgs.writeText "rssh-template-${name}-${file}" t.text;
       renders = lib.mapAttrsToList
         (file: t: command rssh [ "secret" "inject" "-i" (sourceOf file t) "-o" "${g.templateDir}/${file}" "--file-mode" g.fileMode ])
         g.templates;
