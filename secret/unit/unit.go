@@ -104,7 +104,7 @@ func (s *Spec) Fill() error {
 		return errors.New("--rssh: want the absolute path of the rssh binary")
 	}
 	for _, p := range []string{s.Out, s.TemplateDir} {
-		if _, ok := runtimeDir(p, p == s.TemplateDir); !ok {
+		if _, ok := runtimeDir(p, p == s.TemplateDir); !ok || strings.ContainsFunc(p, isControl) {
 			return fmt.Errorf("%s: want a path under /run (a RAM filesystem that systemd makes and removes)", p)
 		}
 	}

@@ -184,3 +184,43 @@ func TestQuote(t *testing.T) {
 		}
 	}
 }
+
+// FuzzQuote: an argument quoted by Quote reads back whole under systemd's
+// rules (%% and $$ single, \ escapes inside double quotes), and nothing in
+// it can end the quote early.
+func FuzzQuote(f *testing.F) {
+	for _, s := range []string{"", "a b", `it's "x"`, `$(x) 100%`, `\`, `\"`, "%%$$", "ünï"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, arg string) {
+		q := Quote(arg)
+		if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
+			t.Fatalf("%q not in quotes", q)
+		}
+		var b strings.Builder
+		body := q[1 : len(q)-1]
+		for i := 0; i < len(body); i++ {
+			switch c := body[i]; {
+			case c == '\\':
+				i++
+				if i == len(body) || (body[i] != '\\' && body[i] != '"') {
+					t.Fatalf("%q: a lone backslash", q)
+				}
+				b.WriteByte(body[i])
+			case c == '"':
+				t.Fatalf("%q: an unescaped quote inside", q)
+			case c == '%' || c == '$':
+				i++
+				if i == len(body) || body[i] != c {
+					t.Fatalf("%q: a single %c would be a specifier or a variable", q, c)
+				}
+				b.WriteByte(c)
+			default:
+				b.WriteByte(c)
+			}
+		}
+		if b.String() != arg {
+			t.Fatalf("%q reads back as %q", arg, b.String())
+		}
+	})
+}
