@@ -285,3 +285,46 @@ func TestShellInitErrors(t *testing.T) {
 		t.Errorf("--list: %d\n%s", code, out)
 	}
 }
+
+// When resolving fails the wrapper returns rssh's status (255) with its
+// one error, does not run the tool, and sets nothing, in every shell.
+func TestShellInitFailureStopsTool(t *testing.T) {
+	for _, shell := range shellinit.Shells {
+		t.Run(shell, func(t *testing.T) {
+			sh := testenv.Need(t, shell, shell)
+			fx := newShellFixture(t)
+			initFile := fx.init(t, shell)
+			out := testenv.ShQuote(filepath.Join(fx.out, "gh"))
+			session := "source " + testenv.ShQuote(initFile) + "; gh " + out + "; echo \"$?:${GH_TOKEN-unset}\""
+			if shell == "fish" {
+				session = "source " + testenv.ShQuote(initFile) + "; gh " + out + "; echo \"$status:$GH_TOKEN\""
+			}
+			var env []string
+			for _, kv := range fx.env {
+				if !strings.HasPrefix(kv, "RSSH_ENV=") {
+					env = append(env, kv)
+				}
+			}
+			cmd := exec.Command(sh, "-c", session)
+			cmd.Env = env
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("%v\n%s", err, stderr.String())
+			}
+			want := "255:unset\n"
+			if shell == "fish" {
+				want = "255:\n"
+			}
+			if stdout.String() != want || !strings.HasPrefix(stderr.String(), "rssh: gh: GH_TOKEN: RSSH_ENV is not set\nrssh: hint: ") {
+				t.Errorf("stdout %q (want %q), stderr %q", stdout.String(), want, stderr.String())
+			}
+			if _, err := os.Stat(filepath.Join(fx.out, "gh")); err == nil {
+				t.Error("gh ran although its variable could not be resolved")
+			}
+			if runs := fx.op.Runs(t); len(runs) != 0 {
+				t.Errorf("op ran %d times", len(runs))
+			}
+		})
+	}
+}
