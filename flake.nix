@@ -22,7 +22,11 @@
 
       # services.rssh-bridge: the agent bridge as your user's service, and the
       # Nix daemon building on remote builders through it.
-      nixosModules.default = import ./nix/nixos.nix self;
+      # services.rssh-secrets: a host's services get their secrets from
+      # 1Password at start (rssh secret fetch / inject in oneshot units).
+      nixosModules.rssh-bridge = import ./nix/nixos.nix self;
+      nixosModules.rssh-secrets = import ./nix/secrets.nix self;
+      nixosModules.default = { imports = [ self.nixosModules.rssh-bridge self.nixosModules.rssh-secrets ]; };
       darwinModules.default = import ./nix/darwin.nix self;
     };
 }
