@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/rssh/rssh/envmap"
+	"github.com/rssh/rssh/secret"
+	"github.com/rssh/rssh/secret/resolverd"
+	"github.com/rssh/rssh/sshproxy"
+)
+
+// newSDKBackend makes the 1Password SDK backend; nil when this binary was
+// built without it (the default: see secret_sdk.go for why it is a
+// separate build).
+var newSDKBackend func(tok envmap.Token) (secret.Backend, error)
+
+// sdkBuiltIn says whether --backend sdk can work in this binary.
+func sdkBuiltIn() bool { return newSDKBackend != nil }
+
+func init() { secretCommands["resolverd"] = runSecretResolverd }
+
+// runSecretResolverd is `rssh secret resolverd [--backend sdk]`: the
+// per-session resolver daemon, started by rssh itself (resolverd.Client)
+// with the token on fd 3 and a ready pipe on fd 4. Not for people to run.
+func runSecretResolverd(args []string, std stdio, getenv func(string) string) int {
+	backend := "sdk"
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--backend" && i+1 < len(args):
+			backend = args[i+1]
+			i++
+		default:
+			fail(std.err, fmt.Errorf("secret resolverd: unknown argument %q", a))
+			return sshproxy.ExitFailure
+		}
+	}
+	var newBackend func(envmap.Token) (secret.Backend, error)
+	switch backend {
+	case "sdk":
+		newBackend = newSDKBackend
+	}
+	if newBackend == nil {
+		fail(std.err, fmt.Errorf("secret resolverd: backend %q is not built into this rssh", backend))
+		return sshproxy.ExitFailure
+	}
+	log := slog.New(slog.DiscardHandler)
+	if getenv("RSSH_RESOLVERD_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	err := resolverd.RunDaemon(resolverd.DaemonOptions{Backend: backend, NewBackend: newBackend, Getenv: getenv, Log: log})
+	if err != nil {
+		fail(std.err, err)
+		return sshproxy.ExitFailure
+	}
+	return 0
+}
