@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -55,4 +57,52 @@ func runSecretResolverd(args []string, std stdio, getenv func(string) string) in
 		return sshproxy.ExitFailure
 	}
 	return 0
+}
+
+// sdkBackend is --backend sdk (the SDK in this process: it compiles its
+// core every time) and auto (the session's resolver daemon over the SDK,
+// started if needed; the op CLI if the daemon cannot start). ok is false
+// when this build has no SDK or name is op.
+func sdkBackend(name string, tok envmap.Token) (b secret.Backend, ok bool) {
+	if !sdkBuiltIn() {
+		return nil, false
+	}
+	switch name {
+	case "sdk":
+		b, err := newSDKBackend(tok)
+		return b, err == nil
+	case "auto":
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, false
+		}
+		return &fallbackBackend{
+			primary: &resolverd.Client{Token: tok, Backend: "sdk", Command: []string{exe, "secret", "resolverd", "--backend", "sdk"}},
+			second: func() (secret.Backend, error) {
+				return secret.NewOpBackend(secret.OpOptions{Token: tok, Environ: os.Environ()})
+			},
+		}, true
+	}
+	return nil, false
+}
+
+// fallbackBackend is auto with the SDK built in: the resolver, or the op
+// CLI when the resolver cannot run at all (ErrNoBackend) and op is there.
+type fallbackBackend struct {
+	primary secret.Backend
+	second  func() (secret.Backend, error)
+}
+
+func (f *fallbackBackend) Name() string { return f.primary.Name() }
+
+func (f *fallbackBackend) ResolveAll(ctx context.Context, refs []string) ([][]byte, error) {
+	v, err := f.primary.ResolveAll(ctx, refs)
+	if err == nil || !errors.Is(err, secret.ErrNoBackend) {
+		return v, err
+	}
+	op, operr := f.second()
+	if operr != nil {
+		return nil, err // the resolver's error says more than "no op"
+	}
+	return op.ResolveAll(ctx, refs)
 }
