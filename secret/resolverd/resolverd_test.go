@@ -444,3 +444,34 @@ func getsid(pid int) (int, error) {
 	// state ppid pgrp session
 	return strconv.Atoi(f[3])
 }
+
+// BenchmarkCacheHit is one Client.ResolveAll answered from the daemon's
+// memory: a socket round trip, the uid check and the copy.
+func BenchmarkCacheHit(b *testing.B) {
+	dir := b.TempDir()
+	os.Chmod(dir, 0o700)
+	c := &Client{Token: tokenOf("tok-bench"), Backend: "fake", Getenv: func(k string) string { return map[string]string{"XDG_RUNTIME_DIR": dir}[k] }}
+	path, err := c.Path()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &Server{Backend: newFake(c.Token), Auth: authFor(c.Token), UID: os.Geteuid(), Idle: time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Serve(ctx, ln, nil); close(done) }()
+	defer func() { cancel(); <-done }()
+	refs := []string{"op://v/i/a", "op://v/i/b", "op://v/i/c"}
+	if _, err := c.ResolveAll(ctx, refs); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.ResolveAll(ctx, refs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
