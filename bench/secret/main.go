@@ -52,7 +52,7 @@ func main() {
 		return nil
 	})
 	flag.Parse()
-	testenv.RunStandalone("bench/secret", func(tb *testenv.Standalone) error {
+	testenv.RunStandalone("bench-secret", func(tb *testenv.Standalone) error {
 		return run(tb, *runs, *reads, *sdkFirst, variants)
 	})
 }
