@@ -12,8 +12,12 @@ import (
 	"github.com/rssh/rssh/envmap"
 )
 
-// maxSocketPath keeps a socket's path under sun_path's 108 bytes.
-const maxSocketPath = 100
+// maxSocketPath is sun_path's 108 bytes less the NUL; maxSocketName is the
+// longest socketName ("r-", 24 hex, "-", a pid, ".sock").
+const (
+	maxSocketPath = 107
+	maxSocketName = 2 + 24 + 1 + 10 + 5
+)
 
 // Dir is the private directory for this user's resolver sockets:
 // $XDG_RUNTIME_DIR/rssh when that is usable, else /tmp/rssh-UID. It is
@@ -24,7 +28,7 @@ func Dir(getenv func(string) string) (string, error) {
 	if x := getenv("XDG_RUNTIME_DIR"); x != "" && filepath.IsAbs(x) {
 		if err := checkDir(x, uid, false); err == nil {
 			d := filepath.Join(x, "rssh")
-			if err := ensureDir(d, uid); err == nil && len(d) < maxSocketPath-48 {
+			if len(d)+1+maxSocketName <= maxSocketPath && ensureDir(d, uid) == nil {
 				return d, nil
 			}
 		}
