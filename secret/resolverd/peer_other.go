@@ -1,4 +1,4 @@
-//go:build !linux
+//go:build !linux && !darwin
 
 package resolverd
 
@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// peerUID is not implemented off Linux: the daemon answers no one there.
+// peerUID is not implemented here (neither Linux nor macOS): the daemon
+// answers no one.
 func peerUID(c *net.UnixConn) (uid, pid int, err error) {
 	return -1, 0, errors.New("peer credentials are not implemented on this system")
 }
