@@ -95,18 +95,21 @@ func RunDaemon(o DaemonOptions) (err error) {
 		return fmt.Errorf("resolver: session id: %w", err)
 	}
 	path := filepath.Join(dir, socketName(tok, o.Backend, sid))
-	lock, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	lock, err := takeLock(path+".lock", path)
 	if err != nil {
-		return fmt.Errorf("resolver: %w", err)
+		return err
 	}
-	defer lock.Close()
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			log.Info("another resolver serves this session")
-			return nil // report(nil): the client dials that one
-		}
-		return fmt.Errorf("resolver: lock: %w", err)
+	if lock == nil {
+		log.Info("another resolver serves this session")
+		return nil // report(nil): the client dials that one
 	}
+	defer func() {
+		// Socket first (ln's deferred Close has run), then the lock file,
+		// while still holding it: a daemon that opened this file before the
+		// unlink finds it stale and makes its own.
+		os.Remove(lock.Name())
+		lock.Close()
+	}()
 	// Holding the lock, any socket file left is a dead daemon's.
 	os.Remove(path)
 	old := unix.Umask(0o177)
@@ -176,4 +179,35 @@ func readToken(fd int) (envmap.Token, error) {
 func oneLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
 	return s
+}
+
+// takeLock takes the exclusive lock on lockPath, or returns nil, nil when
+// a live daemon holds it (once its socket exists, or after a short wait).
+// A lock taken on a file that was unlinked meanwhile (its daemon exiting)
+// is dropped and taken again on the new file.
+func takeLock(lockPath, sockPath string) (*os.File, error) {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("resolver: %w", err)
+		}
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			var a, b unix.Stat_t
+			if unix.Fstat(int(f.Fd()), &a) == nil && unix.Stat(lockPath, &b) == nil && a.Ino == b.Ino && a.Dev == b.Dev {
+				return f, nil
+			}
+			f.Close() // stale: unlinked by an exiting daemon
+			continue
+		}
+		f.Close()
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("resolver: lock: %w", err)
+		}
+		if _, err := os.Stat(sockPath); err == nil || time.Now().After(deadline) {
+			return nil, nil
+		}
+		time.Sleep(20 * time.Millisecond) // polling the holder's socket
+	}
 }

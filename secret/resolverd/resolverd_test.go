@@ -368,8 +368,10 @@ func TestDaemonLifecycle(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling a process's exit
 	}
-	if _, err := os.Stat(path); !os.IsNotExist(err) {
-		t.Errorf("socket left behind: %v", err)
+	for _, p := range []string{path, path + ".lock"} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s left behind: %v", p, err)
+		}
 	}
 }
 
