@@ -477,3 +477,42 @@ func BenchmarkCacheHit(b *testing.B) {
 		}
 	}
 }
+
+// A dead daemon's socket (SIGKILL leaves it) does not stop the next
+// caller: the new daemon takes the lock, removes it and listens.
+func TestStaleSocket(t *testing.T) {
+	dir := runDir(t)
+	self, _ := os.Executable()
+	c := &Client{Token: tokenOf("tok-E"), Backend: "fake", Command: []string{self},
+		Env:    append(scrubEnv(os.Environ()), envDaemon+"=1", "XDG_RUNTIME_DIR="+dir),
+		Getenv: func(k string) string { return map[string]string{"XDG_RUNTIME_DIR": dir}[k] }}
+	path, err := c.Path()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close() // the file stays, nothing listens: ECONNREFUSED
+	v, err := c.ResolveAll(context.Background(), []string{"op://v/i/f"})
+	if err != nil || !strings.HasPrefix(string(v[0]), "op://v/i/f#1#") {
+		t.Fatalf("after a stale socket: %q %v", v, err)
+	}
+	pid, err := c.Ping(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(pid, syscall.SIGTERM)
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon %d ignored SIGTERM", pid)
+		}
+		time.Sleep(20 * time.Millisecond) // polling another process's exit
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("socket left after SIGTERM: %v", err)
+	}
+}
