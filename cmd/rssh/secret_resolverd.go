@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 
 	"github.com/rssh/rssh/envmap"
@@ -47,11 +46,9 @@ func runSecretResolverd(args []string, std stdio, getenv func(string) string) in
 		fail(std.err, fmt.Errorf("secret resolverd: backend %q is not built into this rssh", backend))
 		return sshproxy.ExitFailure
 	}
-	log := slog.New(slog.DiscardHandler)
-	if getenv("RSSH_RESOLVERD_LOG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	err := resolverd.RunDaemon(resolverd.DaemonOptions{Backend: backend, NewBackend: newBackend, Getenv: getenv, Log: log})
+	// Its stderr is /dev/null (resolverd.Client starts it so): it logs
+	// nothing, and its errors before "ready" reach the caller on fd 4.
+	err := resolverd.RunDaemon(resolverd.DaemonOptions{Backend: backend, NewBackend: newBackend, Getenv: getenv})
 	if err != nil {
 		fail(std.err, err)
 		return sshproxy.ExitFailure
