@@ -152,10 +152,11 @@ func RunDaemon(o DaemonOptions) (err error) {
 }
 
 func readToken(fd int) (envmap.Token, error) {
-	f := os.NewFile(uintptr(fd), "token")
-	if f == nil {
-		return envmap.Token{}, errors.New("resolver: no token pipe")
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return envmap.Token{}, fmt.Errorf("resolver: no token pipe on fd %d: this daemon is started by rssh secret itself", fd)
 	}
+	f := os.NewFile(uintptr(fd), "token")
 	defer f.Close()
 	buf := make([]byte, maxToken+1)
 	n, err := io.ReadFull(f, buf)
