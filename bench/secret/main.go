@@ -39,7 +39,7 @@ import (
 type variant struct{ name, path string }
 
 func main() {
-	runs := flag.Int("n", 20, "runs per client for the `bench true` figure")
+	runs := flag.Int("n", 20, "runs per client for the `bench true` figure (0 skips it)")
 	reads := flag.Int("reads", 10, "runs per `secret read` figure")
 	sdkFirst := flag.Int("sdkfirst", 3, "cold SDK starts (each compiles the core: seconds)")
 	var variants []variant
@@ -73,7 +73,16 @@ func run(tb *testenv.Standalone, runs, reads, sdkFirst int, variants []variant) 
 	}
 	fmt.Println()
 
-	// rssh bench true: the client path.
+	if runs > 0 {
+		if err := benchTrue(tb, dir, runs, append([]variant{{"rssh (default build)", plain}, {"rssh -tags sdk", withSDK}}, variants...)); err != nil {
+			return err
+		}
+	}
+	return benchRead(tb, dir, plain, withSDK, reads, sdkFirst)
+}
+
+// benchTrue times `rssh bench true`, the client path, for each binary.
+func benchTrue(tb *testenv.Standalone, dir string, runs int, clients []variant) error {
 	sshd := testenv.StartSSHD(tb, testenv.SSHDOptions{})
 	user := testenv.LoginUser(tb)
 	key := testenv.NewKey(tb, dir, "id_ed25519")
@@ -82,7 +91,6 @@ func run(tb *testenv.Standalone, runs, reads, sdkFirst int, variants []variant) 
 	os.WriteFile(kh, []byte(sshd.KnownHostsLine()+"\n"), 0o600)
 	cfg := filepath.Join(dir, "ssh_config")
 	os.WriteFile(cfg, []byte(sshd.HostBlock("bench", user, key.Path, kh)), 0o600)
-	clients := append([]variant{{"rssh (default build)", plain}, {"rssh -tags sdk", withSDK}}, variants...)
 	times := map[string][]time.Duration{}
 	rss := map[string]int64{}
 	for i := 0; i < runs+1; i++ {
@@ -105,6 +113,11 @@ func run(tb *testenv.Standalone, runs, reads, sdkFirst int, variants []variant) 
 		fmt.Printf("%-34s %10s %10s %8.2f\n", c.name, ms(m), mb(rss[c.name]), float64(m)/float64(base))
 	}
 	fmt.Println()
+	return nil
+}
+
+// benchRead times `rssh secret read` per backend.
+func benchRead(tb *testenv.Standalone, dir, plain, withSDK string, reads, sdkFirst int) error {
 
 	// secret read, op backend (a fake op).
 	const ref = "op://SA - bench/GitHub CLI Token/credential"
@@ -133,17 +146,18 @@ func run(tb *testenv.Standalone, runs, reads, sdkFirst int, variants []variant) 
 	// The SDK offline.
 	tok := fakeToken()
 	sdkEnv := append(cleanEnv(), "OP_SERVICE_ACCOUNT_TOKEN="+tok, "HTTPS_PROXY=http://127.0.0.1:9", "XDG_RUNTIME_DIR="+dir)
-	var cold []time.Duration
+	var cold, coldCPU []time.Duration
 	var coldRSS int64
 	for i := 0; i < sdkFirst; i++ {
 		d, r, err := timeRun([]string{withSDK, "secret", "read", "--backend", "sdk", ref}, sdkEnv)
+		coldCPU = append(coldCPU, lastCPU)
 		if err == nil || !strings.Contains(err.Error(), "cannot reach 1Password") {
 			return fmt.Errorf("--backend sdk offline: want a network failure, got %v", err)
 		}
 		cold = append(cold, d)
 		coldRSS = max(coldRSS, r)
 	}
-	fmt.Printf("%-34s %10s %10s %10s\n", "SDK in-process (--backend sdk)", ms(testenv.Median(cold)), "(same)", mb(coldRSS))
+	fmt.Printf("%-34s %10s %10s %10s   (CPU %s)\n", "SDK in-process (--backend sdk)", ms(testenv.Median(cold)), "(same)", mb(coldRSS), ms(testenv.Median(coldCPU)))
 
 	var firsts, reps []time.Duration
 	var clientRSS, daemonRSS int64
@@ -251,6 +265,9 @@ func vmHWM(pid int) int64 {
 	return 0
 }
 
+// lastCPU is the user+system CPU time of timeRun's last process.
+var lastCPU time.Duration
+
 // timeRun runs argv (env nil: this one's) and returns its wall time and
 // peak RSS in KiB.
 func timeRun(argv []string, env []string) (time.Duration, int64, error) {
@@ -263,6 +280,7 @@ func timeRun(argv []string, env []string) (time.Duration, int64, error) {
 	d := time.Since(start)
 	var rss int64
 	if cmd.ProcessState != nil {
+		lastCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			rss = ru.Maxrss
 		}
