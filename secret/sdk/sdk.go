@@ -20,7 +20,9 @@
 //
 // The token stays an envmap.Token up to the SDK's own API, which takes a
 // string: that one copy, and the SDK's JSON config in the WASM memory,
-// cannot be wiped. Errors never carry a value or the token.
+// cannot be wiped; nor can the values, which the SDK returns as strings
+// (the []byte copies handed out can). Errors never carry a value or the
+// token.
 package sdk
 
 import (
