@@ -197,7 +197,8 @@ func (c *Client) start(ctx context.Context, path string) (*net.UnixConn, error) 
 	defer readyR.Close()
 	cmd := exec.Command(c.Command[0], c.Command[1:]...)
 	cmd.ExtraFiles = []*os.File{tokR, readyW} // fds 3 and 4
-	cmd.Dir = "/" // it outlives the caller: keep no directory of its busy
+	// It outlives the caller: it keeps no directory of the caller's busy.
+	cmd.Dir = "/"
 	cmd.Env = c.Env
 	if cmd.Env == nil {
 		cmd.Env = scrubEnv(os.Environ())
