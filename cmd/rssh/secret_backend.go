@@ -17,8 +17,9 @@ const secretBackendEnv = "RSSH_SECRET_BACKEND"
 // (--token-file), $CREDENTIALS_DIRECTORY/op-service-account-token or
 // $OP_SERVICE_ACCOUNT_TOKEN, in that order (secret.LoadToken).
 //
-// Today auto is the op CLI; the SDK and the per-session resolver add their
-// cases here.
+// In a build with the SDK (-tags sdk), sdk is the SDK in this process and
+// auto the per-session resolver over it (secret_resolverd.go); otherwise
+// auto is the op CLI.
 func openSecretBackend(name, tokenFile string, getenv func(string) string) (secret.Backend, error) {
 	from := "--backend"
 	if name == "" {
@@ -36,6 +37,9 @@ func openSecretBackend(name, tokenFile string, getenv func(string) string) (secr
 	if err != nil {
 		return nil, err
 	}
+	if b, ok := sdkBackend(name, tok); ok {
+		return b, nil
+	}
 	switch name {
 	case "op", "auto":
 		b, err := secret.NewOpBackend(secret.OpOptions{Token: tok, Environ: os.Environ()})
@@ -46,5 +50,5 @@ func openSecretBackend(name, tokenFile string, getenv func(string) string) (secr
 		return b, nil
 	}
 	tok.Wipe()
-	return nil, &hintError{err: errors.New("--backend sdk: the 1Password SDK backend is not in this build of rssh"), hint: "use --backend op (the 1Password CLI)"}
+	return nil, &hintError{err: errors.New("--backend sdk: the 1Password SDK backend is not in this build of rssh"), hint: "use --backend op (the 1Password CLI), or an rssh built with -tags sdk"}
 }
