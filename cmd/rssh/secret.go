@@ -64,7 +64,7 @@ type secretFlags struct {
 }
 
 // secretBackendHelp is the --backend values, for messages.
-const secretBackendHelp = "op | sdk | auto"
+const secretBackendHelp = "op | sdk | forward | auto"
 
 func newSecretFlags(name, usage string) *secretFlags {
 	f := &secretFlags{name: name, usage: usage, fs: flag.NewFlagSet("rssh secret "+name, flag.ContinueOnError)}

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 
 	"github.com/rssh/rssh/secret"
+	"github.com/rssh/rssh/secretfwd"
 )
 
 // secretBackendEnv chooses the backend when --backend is not given.
@@ -30,11 +32,20 @@ func openSecretBackend(name, tokenFile string, getenv func(string) string) (secr
 	}
 	switch name {
 	case "op", "sdk", "auto":
+	case "forward":
+		return forwardBackend(getenv)
 	default:
 		return nil, &hintError{err: fmt.Errorf("%s %q: unknown backend", from, name), hint: "choose one of " + secretBackendHelp}
 	}
 	tok, err := secret.LoadToken(tokenFile, getenv)
 	if err != nil {
+		// No token here, but the laptop may answer through the forwarded
+		// agent (rssh --forward-secrets): the token never left it.
+		if name == "auto" && errors.Is(err, secret.ErrNoToken) {
+			if c := (&secretfwd.Client{Socket: getenv("SSH_AUTH_SOCK")}); c.Socket != "" && c.Available(context.Background()) {
+				return c, nil
+			}
+		}
 		return nil, err
 	}
 	if b, ok := sdkBackend(name, tok); ok {
@@ -51,4 +62,17 @@ func openSecretBackend(name, tokenFile string, getenv func(string) string) (secr
 	}
 	tok.Wipe()
 	return nil, &hintError{err: errors.New("--backend sdk: the 1Password SDK backend is not in this build of rssh"), hint: "use --backend op (the 1Password CLI), or an rssh built with -tags sdk"}
+}
+
+// forwardBackend is RSSH_SECRET_BACKEND=forward: the laptop resolves,
+// through the agent socket of a session started with --forward-secrets.
+func forwardBackend(getenv func(string) string) (secret.Backend, error) {
+	c := &secretfwd.Client{Socket: getenv("SSH_AUTH_SOCK")}
+	if c.Socket == "" {
+		return nil, &hintError{err: errors.New("backend forward: SSH_AUTH_SOCK is not set"), hint: "connect with rssh --forward-secrets HOST (or RsshForwardSecrets yes)"}
+	}
+	if !c.Available(context.Background()) {
+		return nil, &hintError{err: fmt.Errorf("backend forward: the agent at %s does not forward secrets", c.Socket), hint: "connect with rssh --forward-secrets HOST (or RsshForwardSecrets yes)"}
+	}
+	return c, nil
 }

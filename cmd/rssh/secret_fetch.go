@@ -12,7 +12,7 @@ import (
 	"github.com/rssh/rssh/secret"
 )
 
-const secretFetchUsage = "rssh secret fetch --out FILE [--attempts N] [--file-mode 0400] [--allow-disk] [--lock FILE] [--max-wait DURATION] [--token-file FILE] [--backend op|sdk|auto] NAME=op://vault/item/[section/]field..."
+const secretFetchUsage = "rssh secret fetch --out FILE [--attempts N] [--file-mode 0400] [--allow-disk] [--lock FILE] [--max-wait DURATION] [--token-file FILE] [--backend op|sdk|forward|auto] NAME=op://vault/item/[section/]field..."
 
 // runSecretFetch is the service tool: it resolves every NAME=op://…
 // (one batch per attempt, retried with backoff, 1Password's rate limits

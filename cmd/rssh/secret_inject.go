@@ -10,7 +10,7 @@ import (
 	"github.com/rssh/rssh/secret"
 )
 
-const secretInjectUsage = "rssh secret inject [-i TEMPLATE] [-o OUT [--file-mode 0600]] [--token-file FILE] [--backend op|sdk|auto]"
+const secretInjectUsage = "rssh secret inject [-i TEMPLATE] [-o OUT [--file-mode 0600]] [--token-file FILE] [--backend op|sdk|forward|auto]"
 
 // runSecretInject is `rssh secret inject`, as `op inject`: the template
 // (-i, else stdin) with every reference replaced by its value's bytes, on

@@ -7,7 +7,7 @@ import (
 	"github.com/rssh/rssh/secret"
 )
 
-const secretReadUsage = "rssh secret read [-n] [-o FILE [--file-mode 0600]] [--token-file FILE] [--backend op|sdk|auto] op://vault/item/[section/]field[?attribute=otp]"
+const secretReadUsage = "rssh secret read [-n] [-o FILE [--file-mode 0600]] [--token-file FILE] [--backend op|sdk|forward|auto] op://vault/item/[section/]field[?attribute=otp]"
 
 // runSecretRead is `rssh secret read REF`, as `op read`: the value and a
 // newline on stdout (-n: the value's bytes alone). With -o the same bytes

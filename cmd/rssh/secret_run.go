@@ -9,7 +9,7 @@ import (
 	"github.com/rssh/rssh/secret"
 )
 
-const secretRunUsage = "rssh secret run [--env-file FILE]... [--no-masking] [--keep-token] [--token-file FILE] [--backend op|sdk|auto] -- CMD [ARG]..."
+const secretRunUsage = "rssh secret run [--env-file FILE]... [--no-masking] [--keep-token] [--token-file FILE] [--backend op|sdk|forward|auto] -- CMD [ARG]..."
 
 // runSecretRun is `rssh secret run -- CMD ARGS…`, as `op run`: every
 // variable of the environment and of the --env-files (a later file wins,

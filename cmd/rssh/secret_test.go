@@ -251,7 +251,7 @@ func TestSecretCommandErrors(t *testing.T) {
 		{"bad mode", w.env, "", []string{"secret", "read", "--file-mode", "999", "op://a/b/c"},
 			[]string{`file mode "999": want octal permission bits`}},
 		{"unknown backend", w.env, "", []string{"secret", "read", "--backend", "vault", "op://a/b/c"},
-			[]string{`rssh: secret read: --backend "vault": unknown backend` + "\nrssh: hint: choose one of op | sdk | auto"}},
+			[]string{`rssh: secret read: --backend "vault": unknown backend` + "\nrssh: hint: choose one of op | sdk | forward | auto"}},
 		{"unknown backend from the environment", append(slices.Clone(w.env), "RSSH_SECRET_BACKEND=nope"), "", []string{"secret", "read", "op://a/b/c"},
 			[]string{`rssh: secret read: RSSH_SECRET_BACKEND "nope": unknown backend`}},
 		{"unreadable token file", w.env, "", []string{"secret", "read", "--token-file", "/nonexistent/tok", "op://a/b/c"},
