@@ -182,6 +182,8 @@ type Config struct {
 	// rssh's own settings (ssh_config keywords OpenSSH ignores with
 	// "IgnoreUnknown Rssh*").
 	RequireEnv     bool          // RsshRequireEnv: a refused token is fatal
+	ForwardSecrets bool          // RsshForwardSecrets: the token stays here; the host asks per reference
+	SecretConfirm  bool          // RsshSecretConfirm: ask before each first read of a reference
 	TokenTransport string        // RsshTokenTransport: "env" (default) or "lc"
 	TokenTTL       time.Duration // RsshTokenTTL: cache lifetime; 0 means the default
 

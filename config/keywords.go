@@ -157,6 +157,8 @@ func init() {
 		// rssh's own settings. OpenSSH rejects them unless the config says
 		// "IgnoreUnknown Rssh*", which the README tells users to add.
 		"rsshrequireenv":     flag(func(o *options) *int { return &o.requireEnv }),
+		"rsshforwardsecrets": flag(func(o *options) *int { return &o.forwardSecrets }),
+		"rsshsecretconfirm":  flag(func(o *options) *int { return &o.secretConfirm }),
 		"rsshtokentransport": strOpt((*line).tokenTransportArg, func(o *options) **sval { return &o.tokenTransport }),
 		"rsshtokenttl":       seconds(func(o *options) *int { return &o.tokenTTL }),
 

@@ -21,6 +21,8 @@ type options struct {
 	pubkeyAuth       int // one of pubkey* below
 	batchMode        int
 	requireEnv       int // rssh: RsshRequireEnv
+	forwardSecrets   int // rssh: RsshForwardSecrets
+	secretConfirm    int // rssh: RsshSecretConfirm
 	tokenTTL         int // rssh: RsshTokenTTL, seconds
 	hashKnownHosts   int
 	strictHostKey    int
@@ -142,7 +144,7 @@ const (
 func newOptions() *options {
 	return &options{
 		forwardAgent: -1, exitOnFwdFailure: -1, forkAfterAuth: -1, clearForwardings: -1,
-		passwordAuth: -1, kbdInteractive: -1, pubkeyAuth: -1, batchMode: -1, requireEnv: -1, tokenTTL: -1, hashKnownHosts: -1,
+		passwordAuth: -1, kbdInteractive: -1, pubkeyAuth: -1, batchMode: -1, requireEnv: -1, forwardSecrets: -1, secretConfirm: -1, tokenTTL: -1, hashKnownHosts: -1,
 		strictHostKey: -1, compression: -1, tcpKeepAlive: -1, port: -1,
 		addressFamily: -1, connAttempts: -1, connectTimeout: -1,
 		numPassPrompts: -1, logLevel: -1, identitiesOnly: -1,

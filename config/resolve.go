@@ -536,6 +536,8 @@ func (c *Config) fill(o *options) {
 	c.BatchMode = o.batchMode == 1
 	c.HashKnownHosts = o.hashKnownHosts == 1
 	c.RequireEnv = o.requireEnv == 1
+	c.ForwardSecrets = o.forwardSecrets == 1
+	c.SecretConfirm = o.secretConfirm == 1
 	c.TokenTransport = "env"
 	if o.tokenTransport != nil {
 		c.TokenTransport = o.tokenTransport.v

@@ -47,6 +47,8 @@ var knownDifferences = []struct {
 }{
 	{"preferredauthentications", "", "rssh does not read PreferredAuthentications (it offers publickey, then keyboard-interactive and password when it can prompt); to do once branch hk's auth changes land"},
 	{"rsshrequireenv", "", "rssh's own keyword: ssh refuses it unless IgnoreUnknown covers it (deliberate)"},
+	{"rsshforwardsecrets", "", "rssh's own keyword: ssh refuses it unless IgnoreUnknown covers it (deliberate)"},
+	{"rsshsecretconfirm", "", "rssh's own keyword: ssh refuses it unless IgnoreUnknown covers it (deliberate)"},
 	{"rsshtokentransport", "", "rssh's own keyword: ssh refuses it unless IgnoreUnknown covers it (deliberate)"},
 	{"rsshtokenttl", "", "rssh's own keyword: ssh refuses it unless IgnoreUnknown covers it (deliberate)"},
 	{"-X", "", "rssh refuses flags for features it does not have (X11, tunnels, sharing, GSSAPI, PKCS#11) rather than ignoring them (deliberate)"},

@@ -380,6 +380,9 @@ func (inv *invocation) longOption(name, value string, hasValue bool) error {
 		inv.env = value
 	case name == "require-env" && !hasValue:
 		inv.requireEnv = true
+	case name == "forward-secrets" && !hasValue:
+		// The same as -o: the command line wins over the config file.
+		inv.options = append(inv.options, "RsshForwardSecrets yes")
 	case name == "rssh" && !hasValue:
 		inv.dumpOwn = true
 	default:

@@ -35,7 +35,7 @@ var sshKeywords = []string{
 	"StreamLocalBindUnlink", "StrictHostKeyChecking", "SyslogFacility", "TCPKeepAlive", "Tunnel",
 	"TunnelDevice", "UpdateHostKeys", "User", "UserKnownHostsFile", "VerifyHostKeyDNS", "VisualHostKey",
 	"XAuthLocation",
-	"RsshRequireEnv", "RsshTokenTransport", "RsshTokenTTL",
+	"RsshForwardSecrets", "RsshRequireEnv", "RsshSecretConfirm", "RsshTokenTransport", "RsshTokenTTL",
 }
 
 // runCompletion is `rssh completion SHELL`: the completion script on stdout.

@@ -106,6 +106,17 @@ so that ssh skips them):
 .B RsshRequireEnv yes
 A token the server refuses is fatal.
 .TP
+.B RsshForwardSecrets yes
+Send no token: request agent forwarding and answer the host's
+.B rssh secret
+reads on the forwarded channel, from this machine, only for references into the host's environment vault; each answer and refusal is a line in
+.IR ~/.local/state/rssh/audit.log .
+The user's keys are forwarded too only with
+.BR "ForwardAgent yes" .
+.TP
+.B RsshSecretConfirm yes
+With RsshForwardSecrets, ask (askpass, else the terminal) before the first read of each reference in a session.
+.TP
 .B RsshTokenTransport lc
 Send the token as LC_RSSH_OP_SERVICE_ACCOUNT_TOKEN, for servers that accept only LC_* variables.
 .TP

@@ -66,6 +66,7 @@ var options = []option{
 var longOptions = []struct{ name, arg, desc string }{
 	{"env", "NAME|none", "Send the token of environment NAME, whatever the host's SetEnv RSSH_ENV says; none sends no token."},
 	{"require-env", "", "A token the server refuses is fatal, before the command runs (RsshRequireEnv yes)."},
+	{"forward-secrets", "", "Keep the token on this machine: forward the agent channel and answer the host's op:// reads on it, only inside its environment's vault, with an audit line each (RsshForwardSecrets yes)."},
 	{"rssh", "", "With -G, also print rssh's own settings (rsshenv, rsshrequireenv, rsshtokentransport) after ssh's lines; plain -G prints only what ssh -G prints, so its output reads back as a config."},
 	{"help", "", "Print the usage on standard output and exit."},
 	{"version", "", "As -V."},
