@@ -152,11 +152,10 @@ type Request struct {
 	Plan *Plan
 }
 
-// The results of Run, Hold and Stdio: the exit status rssh ends with, and
-// an error for the caller to report in rssh's voice (nil when there is
-// nothing to say: a session ended by a signal exits 255 quietly).
-
-// Run connects and runs r's session.
+// Run connects and runs r's session. Like Hold and Stdio, it returns the
+// exit status rssh ends with (the remote command's, or 255 as ssh) and an
+// error for the caller to report in rssh's voice: nil when there is nothing
+// to say (a session ended by a local signal exits 255 quietly, as ssh).
 func Run(ctx context.Context, d Deps, r Request) (int, error) {
 	cfg, log := r.Config, d.log()
 	hasCommand := len(r.Command) > 0 || cfg.RemoteCommand != ""
