@@ -415,6 +415,24 @@ func TestRefusedEnvExplained(t *testing.T) {
 	}
 }
 
+// RsshTokenTransport lc: a server that accepts only LC_* gets the token
+// under the LC_ names, and the command's preamble maps them back, leaving
+// no LC_RSSH_ variable behind.
+func TestLCTransport(t *testing.T) {
+	w := newWorld(t, testenv.SSHDOptions{NoAcceptEnv: true, Extra: "AcceptEnv LANG LC_*"},
+		map[string][]string{"prod": {"SetEnv RSSH_ENV=production", "RsshTokenTransport lc"}})
+	cfg := w.resolve("prod")
+	r := w.newRun(baseEnv(), nil)
+	status, err := Run(context.Background(), r.deps, Request{Config: cfg, Plan: w.plan(cfg, "", false),
+		Command: []string{`printf '%s|%s|%s'`, `"$OP_SERVICE_ACCOUNT_TOKEN"`, `"$RSSH_ENV"`, `"${LC_RSSH_OP_SERVICE_ACCOUNT_TOKEN-unset}"`}})
+	if want := "ops_fake_production_token|production|unset"; status != 0 || err != nil || r.stdout.String() != want {
+		t.Fatalf("Run = %d, %v, stdout %q, want %q (stderr %q)", status, err, r.stdout.String(), want, r.stderr.String())
+	}
+	if !contains(r.rec.Env(), "LC_RSSH_ENV=production") {
+		t.Errorf("env handed to the session: %q", r.rec.Env())
+	}
+}
+
 // Acceptance (d): exit statuses as ssh's. A remote exit status comes back;
 // a refused connection, a failed -W and a signal under -N (but SIGTERM)
 // are 255.

@@ -267,7 +267,7 @@ func checkSession(inv *invocation, cfg *config.Config) error {
 	return nil
 }
 
-// escapeChar is EscapeChar's reading (-e), which the session owns.
+// escapeChar reads EscapeChar (-e) as the session does; args_test checks it.
 var escapeChar = session.EscapeChar
 
 func yesNo(b bool) string {
