@@ -19,6 +19,7 @@ import (
 	"github.com/rssh/rssh/config"
 	"github.com/rssh/rssh/envmap"
 	"github.com/rssh/rssh/hostkeys"
+	"github.com/rssh/rssh/session"
 	"github.com/rssh/rssh/sshproxy"
 )
 
@@ -137,7 +138,7 @@ func runDoctor(args []string, std stdio, getenv func(string) string) int {
 
 func (d *doctor) run(a *doctorArgs) {
 	var cfg *config.Config
-	var plan *tokenPlan
+	var plan *session.Plan
 	if a.inv != nil {
 		cfg, plan = d.checkConfig(a.inv)
 	} else {
@@ -155,7 +156,7 @@ func (d *doctor) run(a *doctorArgs) {
 	d.checkNix(a.nix, sock, a.configFile)
 }
 
-func (d *doctor) checkConfig(inv *invocation) (*config.Config, *tokenPlan) {
+func (d *doctor) checkConfig(inv *invocation) (*config.Config, *session.Plan) {
 	cfg, err := config.Resolve(config.Request{Host: inv.host, Options: inv.options, ConfigFile: inv.configFile})
 	if err != nil {
 		d.add("config", checkFail, err.Error(), "fix the line named above; rssh -G "+inv.host+" shows the result")
@@ -166,15 +167,15 @@ func (d *doctor) checkConfig(inv *invocation) (*config.Config, *tokenPlan) {
 		file = "~/.ssh/config, /etc/ssh/ssh_config"
 	}
 	d.add("config", checkPass, fmt.Sprintf("%s: %s is %s@%s port %d; %s", file, inv.host, cfg.User, cfg.Hostname, cfg.Port, origins(cfg)), "")
-	plan, err := planToken(cfg, inv, d.getenv)
+	plan, err := session.PlanToken(cfg, inv.env, inv.requireEnv)
 	if err != nil {
 		d.add("environment", checkFail, err.Error(), "SetEnv RSSH_ENV=<env> in the host's block, with a lowercase name")
 		return cfg, nil
 	}
-	if plan.env == "" {
+	if plan.Env == "" {
 		d.add("environment", checkPass, "no RSSH_ENV for this host: no token is sent", "")
 	} else {
-		d.add("environment", checkPass, fmt.Sprintf("%s (from %s)", plan.env, plan.origin), "")
+		d.add("environment", checkPass, fmt.Sprintf("%s (from %s)", plan.Env, plan.Origin), "")
 	}
 	return cfg, plan
 }
@@ -259,7 +260,7 @@ func (d *doctor) checkHostKey(cfg *config.Config) bool {
 // recording a host key), authenticates, and asks the server to accept
 // the token's variable names with empty values: the answer is the server's
 // AcceptEnv, and no token is sent.
-func (d *doctor) checkServer(cl *sshproxy.Client, cfg *config.Config, plan *tokenPlan, known bool) {
+func (d *doctor) checkServer(cl *sshproxy.Client, cfg *config.Config, plan *session.Plan, known bool) {
 	if !known {
 		d.add("server", checkSkip, "not connecting to a host whose key is not known", "")
 		d.add("AcceptEnv", checkSkip, "needs the server check", "")
@@ -286,13 +287,13 @@ func (d *doctor) checkServer(cl *sshproxy.Client, cfg *config.Config, plan *toke
 	}
 	defer conn.Close()
 	d.add("server", checkPass, fmt.Sprintf("%s port %d answers, its host key verified, authenticated as %s", cfg.Hostname, cfg.Port, cfg.User), "")
-	if plan == nil || plan.env == "" {
+	if plan == nil || plan.Env == "" {
 		d.add("AcceptEnv", checkSkip, "no token is sent to this host", "")
 		return
 	}
-	names := []string{tokenVar, envVar}
-	if plan.transport == "lc" {
-		names = []string{lcTokenVar, lcEnvVar}
+	names := []string{session.TokenVar, session.EnvVar}
+	if plan.Transport == "lc" {
+		names = []string{session.LCTokenVar, session.LCEnvVar}
 	}
 	s, err := conn.NewSession()
 	if err != nil {
@@ -315,8 +316,8 @@ func (d *doctor) checkServer(cl *sshproxy.Client, cfg *config.Config, plan *toke
 }
 
 // checkToken checks what fetching the token needs, without fetching it.
-func (d *doctor) checkToken(plan *tokenPlan) {
-	if plan == nil || plan.env == "" {
+func (d *doctor) checkToken(plan *session.Plan) {
+	if plan == nil || plan.Env == "" {
 		for _, n := range []string{"op", "vault", "keychain"} {
 			d.add(n, checkSkip, "no environment for this host", "")
 		}
@@ -346,7 +347,7 @@ func (d *doctor) checkToken(plan *tokenPlan) {
 		}
 		d.add("vault", checkFail, err.Error(), fix)
 	} else {
-		d.add("vault", checkPass, fmt.Sprintf("OP_SA_CREDENTIALS_VAULT=%s: the token is %s", vault, envmap.Reference(vault, plan.env)), "")
+		d.add("vault", checkPass, fmt.Sprintf("OP_SA_CREDENTIALS_VAULT=%s: the token is %s", vault, envmap.Reference(vault, plan.Env)), "")
 	}
 	if !envmap.Persistent(d.cache) {
 		d.add("keychain", checkFail, fmt.Sprintf("no keychain reachable: %s", d.cache),
@@ -373,7 +374,7 @@ func (d *doctor) checkToken(plan *tokenPlan) {
 func scrubbedEnv(env []string) []string {
 	var out []string
 	for _, kv := range env {
-		if !strings.HasPrefix(kv, tokenVar+"=") {
+		if !strings.HasPrefix(kv, session.TokenVar+"=") {
 			out = append(out, kv)
 		}
 	}

@@ -11,16 +11,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"golang.org/x/term"
-
 	"github.com/rssh/rssh/config"
+	"github.com/rssh/rssh/envmap"
+	"github.com/rssh/rssh/session"
 	"github.com/rssh/rssh/sshproxy"
 
 	"github.com/rssh/rssh/internal/crash"
@@ -96,7 +94,7 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		fail(std.err, errNoCommandToFork)
 		return sshproxy.ExitFailure
 	}
-	plan, err := planToken(cfg, inv, getenv)
+	plan, err := session.PlanToken(cfg, inv.env, inv.requireEnv)
 	if err != nil {
 		fail(std.err, err)
 		return sshproxy.ExitFailure
@@ -116,11 +114,11 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		if !inv.dumpOwn {
 			return 0
 		}
-		env := plan.env
+		env := plan.Env
 		if env == "" {
 			env = "none"
 		}
-		fmt.Fprintf(std.out, "rsshenv %s\nrsshrequireenv %s\nrsshtokentransport %s\n", env, yesNo(plan.require), plan.transport)
+		fmt.Fprintf(std.out, "rsshenv %s\nrsshrequireenv %s\nrsshtokentransport %s\n", env, yesNo(plan.Require), plan.Transport)
 		return 0
 	}
 
@@ -143,236 +141,73 @@ func run(args []string, std stdio, getenv func(string) string) int {
 	}
 
 	cl := newClient(resolveHop(inv.configFile, false), log, getenv, std.err)
-
-	hasCommand := len(inv.command) > 0 || cfg.RemoteCommand != ""
-	stdinTTY := term.IsTerminal(int(os.Stdin.Fd()))
-	wantTTY, notice := sshproxy.WantTTY(cfg.RequestTTY, hasCommand, cfg.SessionType == "none", stdinTTY, cfg.StdinNull)
-	if notice {
-		log.Info(sshproxy.PTYNotice)
-	}
-
-	var stdioHost string
-	var stdioPort int
-	if inv.stdioTarget != "" {
-		// As ssh: a bad -W is refused before connecting.
-		if stdioHost, stdioPort, err = splitHostPort(inv.stdioTarget); err != nil {
-			fail(std.err, err)
-			return sshproxy.ExitFailure
-		}
-	}
-
 	ctx, early := earlySignals()
 	defer early.stop()
-	var fetch *tokenFetch
-	if inv.stdioTarget == "" && cfg.SessionType != "none" {
-		if err := plan.needVault(getenv); err != nil {
-			fail(std.err, err)
-			return sshproxy.ExitFailure
-		}
-		fetch = startTokenFetch(plan, log)
+	d := session.Deps{
+		Dialer: session.NewDialer(cl),
+		Tokens: func(ttl time.Duration) session.TokenSource {
+			return &envmap.Resolver{TTL: ttl, Log: log, Cache: envmap.OpenCache(log)}
+		},
+		Stdin: std.in, TTY: os.Stdin, Stdout: std.out, Stderr: std.err,
+		Environ: os.Environ(), Getenv: getenv,
+		Log: log, Informative: level.atLeastInfo,
+		// Signals that the parent ignores stay ignored (nohup); a SIGTERM
+		// under -N exits 0, as ssh.
+		Signals: notifySignals,
+		Detach:  bg.detach,
 	}
-	conn, err := cl.Dial(ctx, cfg)
+	if logOut == std.err {
+		d.Verbosity = level.Step // ~v and ~V
+	}
+	var status int
+	switch {
+	case inv.stdioTarget != "":
+		status, err = session.Stdio(ctx, d, cfg, inv.stdioTarget)
+	case cfg.SessionType == "none":
+		status, err = session.Hold(ctx, d, cfg)
+	default:
+		status, err = session.Run(ctx, d, session.Request{Config: cfg, Command: inv.command, Plan: plan})
+	}
 	if err != nil {
-		// Nothing was sent and op never ran: the host did not prove itself.
-		fetch.abandon()
+		// Cancelled by SIGTERM or SIGHUP while connecting: die by it, as ssh.
 		early.dieIfSignalled()
 		fail(std.err, err)
-		return sshproxy.ExitFailure
-	}
-	defer conn.Close()
-	conn.KeepAlive(cfg.ServerAliveInterval, cfg.ServerAliveCountMax)
-
-	var tty *sshproxy.Terminal
-	msgs := std.err
-	if wantTTY {
-		tty = sshproxy.OpenTerminal(os.Stdin)
-		// The terminal comes back on every way out of run, a panic
-		// included; os.Exit in main runs after these.
-		defer tty.Restore()
-		msgs = tty.Messages(std.err)
-	}
-
-	// From here a signal ends the session and rssh exits 255, as ssh does
-	// (0 for SIGTERM under -N); signals the parent ignores stay ignored.
-	// A ^C typed at the ~C prompt only closes the prompt.
-	sigCtx, sig := notifySignals(context.Background(), func(v os.Signal) bool {
-		return v == syscall.SIGINT && tty != nil && tty.Interrupt()
-	})
-	defer sig.stop()
-
-	if inv.stdioTarget != "" {
-		done := make(chan error, 1)
-		bg.detach()
-		crash.Go(func() { done <- conn.Forward(stdioHost, stdioPort, std.in, std.out) })
-		select {
-		case err = <-done:
-		case <-sigCtx.Done():
-			return sshproxy.ExitFailure
-		}
-		if err != nil {
-			fail(std.err, err)
-			return sshproxy.ExitFailure
-		}
-		return 0
-	}
-
-	agentSock := ""
-	if cfg.ForwardAgent != "no" {
-		agentSock = cl.AgentForwardSocket(cfg)
-		conn.ServeAgent(agentSock)
-	}
-	fwd, err := conn.StartForwards(sshproxy.Forwards{
-		Local:         cfg.LocalForwards,
-		Remote:        cfg.RemoteForwards,
-		Dynamic:       cfg.DynamicForwards,
-		GatewayPorts:  cfg.GatewayPorts,
-		ExitOnFailure: cfg.ExitOnForwardFailure,
-		Log:           log,
-		Warn:          msgs,
-	})
-	if err != nil {
-		fail(std.err, err)
-		return sshproxy.ExitFailure
-	}
-	defer fwd.Close()
-
-	// LocalCommand: connected, forwards up, no session yet (as ssh).
-	if err := runLocalCommand(cfg, std.in, std.out, msgs, getenv, log); err != nil {
-		fail(std.err, err)
-		return sshproxy.ExitFailure
-	}
-
-	if cfg.SessionType == "none" {
-		// -N: hold the connection (and the forwards) until the server or
-		// a signal ends it.
-		bg.detach()
-		select {
-		case <-conn.Done():
-			if lost := conn.Lost(0); lost != nil {
-				fail(std.err, lost)
-			}
-			return sshproxy.ExitFailure
-		case <-sigCtx.Done():
-			if sig.received() == syscall.SIGTERM {
-				return 0
-			}
-			return sshproxy.ExitFailure
-		}
-	}
-
-	command := strings.Join(inv.command, " ")
-	if command == "" {
-		command = cfg.RemoteCommand
-	}
-	var stdin io.Reader = std.in
-	if cfg.StdinNull {
-		stdin = nil
-	}
-	env := sessionEnv(cfg, os.Environ(), plan.env != "" || inv.env == "none")
-	if fetch != nil {
-		// The host key is verified and we are authenticated: only now may
-		// op run (it may ask for Touch ID) and the token leave this process.
-		tok, err := fetch.token(ctx)
-		if err != nil {
-			early.dieIfSignalled()
-			fail(std.err, err)
-			return sshproxy.ExitFailure
-		}
-		defer tok.Wipe()
-		vars, preamble := tokenEnv(plan, tok)
-		env = append(env, vars...)
-		if preamble != "" && command != "" && cfg.SessionType != "subsystem" {
-			command = preamble + command
-		}
-	}
-	sess := sshproxy.Session{
-		Command:      command,
-		Subsystem:    cfg.SessionType == "subsystem",
-		Env:          env,
-		Stdin:        stdin,
-		Stdout:       std.out,
-		Stderr:       msgs,
-		ForwardAgent: cfg.ForwardAgent != "no",
-		Refused:      refusedHandler(plan, cfg.Host, std),
-	}
-	if wantTTY {
-		esc := escapeChar(cfg.EscapeChar)
-		sess.PTY = &sshproxy.PTY{
-			Term: getenv("TERM"), Terminal: tty, EscapeChar: esc,
-			CommandLine: cfg.EnableEscapeCommandline, Forwarding: fwd,
-		}
-		if logOut == std.err {
-			sess.PTY.Verbosity = level.Step
-		}
-	}
-	bg.detach() // -f: authenticated, forwards up, token fetched: as ssh, fork here
-	status, err := conn.Run(sigCtx, sess)
-	if tty != nil {
-		tty.Restore()
-	}
-	switch {
-	case sigCtx.Err() != nil:
-		// Killed by a signal: quiet, as ssh is below -v.
-		return sshproxy.ExitFailure
-	case err != nil:
-		fail(std.err, err)
-	case wantTTY && level.atLeastInfo():
-		fmt.Fprintf(std.err, "Connection to %s closed.\r\n", cfg.Hostname)
 	}
 	return status
 }
 
-// signals is the signal that ended the session, if any.
-type signals struct {
-	ch   chan os.Signal
-	got  chan os.Signal
-	stop func()
-}
-
-func (s *signals) received() os.Signal {
-	select {
-	case v := <-s.got:
-		s.got <- v
-		return v
-	default:
-		return nil
-	}
-}
-
 // notifySignals cancels the returned context on SIGINT, SIGTERM, SIGHUP or
-// SIGQUIT, leaving alone any the parent set to be ignored (as ssh does, so
-// `nohup` and background jobs keep working), and any that taken says it
-// has dealt with.
-func notifySignals(parent context.Context, taken func(os.Signal) bool) (context.Context, *signals) {
-	ctx, cancel := context.WithCancel(parent)
-	s := &signals{ch: make(chan os.Signal, 1), got: make(chan os.Signal, 1)}
+// SIGQUIT, with the signal as its cause (*session.Signalled), leaving alone
+// any the parent set to be ignored (as ssh does, so `nohup` and background
+// jobs keep working), and any that taken says it has dealt with.
+func notifySignals(taken func(os.Signal) bool) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ch := make(chan os.Signal, 1)
 	for _, sig := range []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT} {
 		if !signal.Ignored(sig) {
-			signal.Notify(s.ch, sig)
+			signal.Notify(ch, sig)
 		}
 	}
 	done := make(chan struct{})
 	crash.Go(func() {
 		for {
 			select {
-			case v := <-s.ch:
+			case v := <-ch:
 				if taken(v) {
 					continue
 				}
-				s.got <- v
-				cancel()
+				cancel(&session.Signalled{Signal: v})
 				return
 			case <-done:
 				return
 			}
 		}
 	})
-	s.stop = func() {
-		signal.Stop(s.ch)
+	return ctx, func() {
+		signal.Stop(ch)
 		close(done)
-		cancel()
+		cancel(nil)
 	}
-	return ctx, s
 }
 
 // earlySignalState remembers a SIGTERM or SIGHUP that arrives while rssh
@@ -432,70 +267,14 @@ func checkSession(inv *invocation, cfg *config.Config) error {
 	return nil
 }
 
-// sessionEnv is what OpenSSH sends before the command: the winning SetEnv
-// line's variables, then the local variables SendEnv patterns match. rssh's
-// own names never travel through SendEnv — a local token must not reach a
-// host mapped to another environment, or to none — and RSSH_ENV from SetEnv
-// gives way to the one rssh sends with the token.
-func sessionEnv(cfg *config.Config, environ []string, sendingToken bool) []sshproxy.EnvVar {
-	var out []sshproxy.EnvVar
-	for _, kv := range cfg.SetEnv {
-		name, value, _ := strings.Cut(kv, "=")
-		if sendingToken && name == envVar {
-			continue
-		}
-		out = append(out, sshproxy.EnvVar{Name: name, Value: []byte(value)})
-	}
-	for _, kv := range environ {
-		name, value, ok := strings.Cut(kv, "=")
-		if !ok {
-			continue
-		}
-		switch name {
-		case tokenVar, envVar, lcTokenVar, lcEnvVar:
-			continue
-		}
-		for _, pat := range cfg.SendEnv {
-			if ok, _ := filepath.Match(pat, name); ok {
-				out = append(out, sshproxy.EnvVar{Name: name, Value: []byte(value)})
-				break
-			}
-		}
-	}
-	return out
-}
-
-// escapeChar reads EscapeChar as OpenSSH does: "none", one character, or
-// "^X" for a control character.
-func escapeChar(v string) int {
-	switch {
-	case v == "none" || v == "":
-		return sshproxy.EscapeNone
-	case len(v) == 2 && v[0] == '^':
-		return int(v[1] & 0x1f)
-	}
-	return int(v[0])
-}
+// escapeChar reads EscapeChar (-e) as the session does; args_test checks it.
+var escapeChar = session.EscapeChar
 
 func yesNo(b bool) string {
 	if b {
 		return "yes"
 	}
 	return "no"
-}
-
-func splitHostPort(s string) (string, int, error) {
-	host, port, ok := strings.Cut(s, ":")
-	if strings.HasPrefix(s, "[") {
-		if i := strings.Index(s, "]:"); i > 0 {
-			host, port, ok = s[1:i], s[i+2:], true
-		}
-	}
-	n, err := strconv.ParseUint(port, 10, 16)
-	if !ok || host == "" || err != nil || n == 0 {
-		return "", 0, fmt.Errorf("bad stdio forwarding specification '%s': want host:port", s)
-	}
-	return host, int(n), nil
 }
 
 // fail prints an error in rssh's one voice, with a hint line when the error

@@ -1,8 +1,7 @@
-package main
+package session
 
 import (
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -13,11 +12,11 @@ import (
 // runLocalCommand runs LocalCommand on this machine, as ssh does once the
 // connection is up and before the session starts: only with
 // PermitLocalCommand yes, through $SHELL -c (/bin/sh without one), with
-// rssh's stdin, stdout and stderr, and rssh waits for it. Its exit status
-// is not rssh's business (ssh ignores it too); a command that cannot run
-// is logged as ssh logs it. The environment is rssh's own, less any token
-// variable.
-func runLocalCommand(cfg *config.Config, in io.Reader, out, errw io.Writer, getenv func(string) string, log *slog.Logger) error {
+// rssh's stdin, stdout and stderr (errw), and rssh waits for it. Its exit
+// status is not rssh's business (ssh ignores it too); a command that cannot
+// run is logged as ssh logs it. The environment is rssh's own, less any
+// token variable.
+func runLocalCommand(cfg *config.Config, d Deps, errw io.Writer) error {
 	if !cfg.PermitLocalCommand || cfg.LocalCommand == "" {
 		return nil
 	}
@@ -28,20 +27,20 @@ func runLocalCommand(cfg *config.Config, in io.Reader, out, errw io.Writer, gete
 	if line == "" {
 		return nil
 	}
-	shell := getenv("SHELL")
+	shell := d.getenv("SHELL")
 	if shell == "" {
 		shell = "/bin/sh"
 	}
+	log := d.log()
 	log.Debug("executing local command", "shell", shell, "command", line)
 	cmd := exec.Command(shell, "-c", line)
-	if f, ok := in.(*os.File); ok {
+	if f, ok := d.Stdin.(*os.File); ok {
 		cmd.Stdin = f
 	}
-	cmd.Stdout, cmd.Stderr = out, errw
+	cmd.Stdout, cmd.Stderr = d.Stdout, errw
 	cmd.Env = []string{}
-	for _, kv := range os.Environ() {
-		switch name, _, _ := strings.Cut(kv, "="); name {
-		case tokenVar, envVar, lcTokenVar, lcEnvVar:
+	for _, kv := range d.Environ {
+		if name, _, _ := strings.Cut(kv, "="); ownVar(name) {
 			continue
 		}
 		cmd.Env = append(cmd.Env, kv)
