@@ -12,7 +12,7 @@ buildGoModule rec {
     filter = path: type: !(lib.hasSuffix ".nix" path) && baseNameOf path != "flake.lock";
   };
 
-  vendorHash = "sha256-8BYGEwXtzKH8DugA4zbdbwhWjGPsv1NCk+1NAb/sFbs=";
+  vendorHash = "sha256-YAUwxtetesSXpRiIqG+0aH5fZM85QCR7EoQAQzgLhFk=";
 
   subPackages = [ "cmd/rssh" ];
   env.CGO_ENABLED = 0;
