@@ -39,7 +39,7 @@ func DefaultAuditPath(getenv func(string) string) (string, error) {
 }
 
 // OpenAudit appends to the file at path (created 0600, its directory
-// 0700) and copies each line to log at Info.
+// 0700) and copies each line to log at Debug (rssh -v).
 func OpenAudit(path string, log *slog.Logger) (*Audit, io.Closer, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("audit log: %w", err)
@@ -73,7 +73,7 @@ func (a *Audit) Record(host, user, ref, decision, reason string) {
 		io.WriteString(a.w, line)
 	}
 	if a.log != nil {
-		a.log.Info("secret forwarding", "host", host, "user", user, "ref", ref, "decision", decision, "reason", reason)
+		a.log.Debug("secret forwarding", "host", host, "user", user, "ref", ref, "decision", decision, "reason", reason)
 	}
 }
 

@@ -43,10 +43,17 @@ func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 
 // Available reports whether the agent at the socket answers secret
 // forwarding, by the agent protocol's "query" extension.
-func (c *Client) Available(ctx context.Context) bool {
+func (c *Client) Available(ctx context.Context) bool { return c.Check(ctx) == nil }
+
+// ErrNotForwarding is an agent that does not answer secret forwarding.
+var ErrNotForwarding = errors.New("the agent does not forward secrets")
+
+// Check is Available with the reason: the socket cannot be reached (the
+// session has ended), or its agent is not one that forwards secrets.
+func (c *Client) Check(ctx context.Context) error {
 	conn, err := c.dial(ctx)
 	if err != nil {
-		return false
+		return err
 	}
 	defer conn.Close()
 	if _, ok := ctx.Deadline(); !ok {
@@ -54,10 +61,12 @@ func (c *Client) Available(ctx context.Context) bool {
 	}
 	res, err := agent.NewClient(conn).Extension("query", nil)
 	if err != nil {
-		return false
+		return fmt.Errorf("secret forwarding: %s: %w", c.Socket, ErrNotForwarding)
 	}
-	names, err := decodeQuery(res)
-	return err == nil && slices.Contains(names, Extension)
+	if names, err := decodeQuery(res); err != nil || !slices.Contains(names, Extension) {
+		return fmt.Errorf("secret forwarding: %s: %w", c.Socket, ErrNotForwarding)
+	}
+	return nil
 }
 
 // RefusedError is a reference the laptop would not answer, or could not.

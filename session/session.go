@@ -134,6 +134,9 @@ type Deps struct {
 	// Detach is called where ssh -f forks into the background: connected,
 	// authenticated, forwards up and token fetched. nil: nothing to do.
 	Detach func()
+	// Confirm asks the person at this machine a yes/no question
+	// (RsshSecretConfirm); nil when there is no way to ask.
+	Confirm func(question string) (bool, error)
 }
 
 // Signalled is the cause of a Signals context: the signal that ended the
@@ -199,6 +202,15 @@ func Run(ctx context.Context, d Deps, r Request) (int, error) {
 	})
 	defer stopSignals()
 
+	if plan.Forward {
+		// Before setUp, so that the agent channels are the filter's.
+		sf, err := startSecretForwarding(conn, d, cfg, plan, fetch)
+		if err != nil {
+			return sshproxy.ExitFailure, err
+		}
+		defer sf.close()
+		fetch = nil // the filter fetches the token when the host first asks
+	}
 	fwd, err := setUp(conn, d, cfg, msgs)
 	if err != nil {
 		return sshproxy.ExitFailure, err
@@ -214,6 +226,10 @@ func Run(ctx context.Context, d Deps, r Request) (int, error) {
 		stdin = nil
 	}
 	env := sessionEnv(cfg, d.Environ, plan)
+	if plan.Forward && plan.Env != "" {
+		// The environment's name, for shell-init's table; never a token.
+		env = append(env, sshproxy.EnvVar{Name: EnvVar, Value: []byte(plan.Env)})
+	}
 	if fetch != nil {
 		// The host key is verified and we are authenticated: only now may
 		// op run (it may ask for Touch ID) and the token leave this process.
@@ -235,7 +251,7 @@ func Run(ctx context.Context, d Deps, r Request) (int, error) {
 		Stdin:        stdin,
 		Stdout:       d.Stdout,
 		Stderr:       msgs,
-		ForwardAgent: cfg.ForwardAgent != "no",
+		ForwardAgent: cfg.ForwardAgent != "no" || plan.Forward,
 		Refused:      refusedHandler(plan, cfg.Host, d.Stderr),
 	}
 	if wantTTY {

@@ -58,13 +58,16 @@ type Plan struct {
 	Require   bool   // a refused token is fatal (--require-env, RsshRequireEnv)
 	Transport string // "env" or "lc"
 	TTL       time.Duration
-	none      bool // --env none: no token, and SetEnv's RSSH_ENV is not sent either
+	// Forward keeps the token here (RsshForwardSecrets): no token in the
+	// env requests; the host asks per reference on the agent channel.
+	Forward bool
+	none    bool // --env none: no token, and SetEnv's RSSH_ENV is not sent either
 }
 
 // PlanToken picks the environment: env (--env) wins, "none" disables, else
 // RSSH_ENV in the winning SetEnv line. require is --require-env.
 func PlanToken(cfg *config.Config, env string, require bool) (*Plan, error) {
-	p := &Plan{Require: require || cfg.RequireEnv, Transport: cfg.TokenTransport, TTL: cfg.TokenTTL}
+	p := &Plan{Require: require || cfg.RequireEnv, Transport: cfg.TokenTransport, TTL: cfg.TokenTTL, Forward: cfg.ForwardSecrets}
 	switch env {
 	case "none":
 		p.none = true

@@ -118,7 +118,8 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		if env == "" {
 			env = "none"
 		}
-		fmt.Fprintf(std.out, "rsshenv %s\nrsshrequireenv %s\nrsshtokentransport %s\n", env, yesNo(plan.Require), plan.Transport)
+		fmt.Fprintf(std.out, "rsshenv %s\nrsshrequireenv %s\nrsshtokentransport %s\nrsshforwardsecrets %s\nrsshsecretconfirm %s\n",
+			env, yesNo(plan.Require), plan.Transport, yesNo(plan.Forward), yesNo(cfg.SecretConfirm))
 		return 0
 	}
 
@@ -155,6 +156,7 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		// under -N exits 0, as ssh.
 		Signals: notifySignals,
 		Detach:  bg.detach,
+		Confirm: confirmer(getenv, os.Stdin),
 	}
 	if logOut == std.err {
 		d.Verbosity = level.Step // ~v and ~V

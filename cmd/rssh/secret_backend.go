@@ -71,8 +71,11 @@ func forwardBackend(getenv func(string) string) (secret.Backend, error) {
 	if c.Socket == "" {
 		return nil, &hintError{err: errors.New("backend forward: SSH_AUTH_SOCK is not set"), hint: "connect with rssh --forward-secrets HOST (or RsshForwardSecrets yes)"}
 	}
-	if !c.Available(context.Background()) {
-		return nil, &hintError{err: fmt.Errorf("backend forward: the agent at %s does not forward secrets", c.Socket), hint: "connect with rssh --forward-secrets HOST (or RsshForwardSecrets yes)"}
+	if err := c.Check(context.Background()); err != nil {
+		if errors.Is(err, secretfwd.ErrNotForwarding) {
+			return nil, &hintError{err: fmt.Errorf("backend forward: the agent at %s does not forward secrets", c.Socket), hint: "connect with rssh --forward-secrets HOST (or RsshForwardSecrets yes)"}
+		}
+		return nil, err
 	}
 	return c, nil
 }
