@@ -105,9 +105,13 @@ func TestForwardSecretsRead(t *testing.T) {
 // with an audit line and no value.
 func TestForwardSecretsOutsideVault(t *testing.T) {
 	w := newFwdWorld(t, "")
-	r := w.rssh(nil, "prod", w.remoteRead("op://Private/bank/password"))
+	r := w.rssh(nil, "-v", "prod", w.remoteRead("op://Private/bank/password"))
 	if r.code == 0 || !strings.Contains(r.stderr, `refused by the laptop: outside this host's environment vault "SA - production"`) {
 		t.Fatalf("outside the vault: %s", r)
+	}
+	// At -v the laptop's audit line is on stderr too.
+	if !strings.Contains(r.stderr, "secret forwarding") || !strings.Contains(r.stderr, "op://Private/bank/password") {
+		t.Errorf("no audit line at -v:\n%s", r.stderr)
 	}
 	b, _ := os.ReadFile(w.audit)
 	if !strings.Contains(string(b), `ref=op://Private/bank/password decision=refused`) || strings.Contains(string(b), "never-sent") {
