@@ -175,3 +175,15 @@ func TestForwardSecretsCache(t *testing.T) {
 		t.Errorf("op ran %d times for 100 reads of one reference, want 1", n)
 	}
 }
+
+// Through ProxyJump the forwarded channel is the destination's, and the
+// jump host sees nothing.
+func TestForwardSecretsProxyJump(t *testing.T) {
+	w := newFwdWorld(t, "\n\tProxyJump jump")
+	b, _ := os.ReadFile(w.config)
+	w.writeFile("ssh_config", string(b)+hostBlock("jump", w.sshd, w.user, w.key.Path, w.knownHosts, ""))
+	r := w.rssh(nil, "prod", w.remoteRead(fwdRef))
+	if r.code != 0 || r.stdout != fwdValue {
+		t.Fatalf("through ProxyJump: %s", r)
+	}
+}
