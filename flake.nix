@@ -8,13 +8,17 @@
       systems = [ "x86_64-linux" "aarch64-linux" "x86_64-darwin" "aarch64-darwin" ];
       forAllSystems = f: nixpkgs.lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
       # go.mod says go 1.26: use that toolchain where nixpkgs has it by name.
-      rsshFor = pkgs: pkgs.callPackage ./nix/package.nix {
+      rsshFor = pkgs: rsshWith pkgs false;
+      rsshWith = pkgs: withSDK: pkgs.callPackage ./nix/package.nix {
         buildGoModule = pkgs.buildGo126Module or pkgs.buildGoModule;
+        inherit withSDK;
       };
     in
     {
       packages = forAllSystems (pkgs: rec {
         rssh = rsshFor pkgs;
+        # For hosts: rssh secret through the 1Password SDK, no op CLI needed.
+        rssh-sdk = rsshWith pkgs true;
         default = rssh;
       });
 

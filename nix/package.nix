@@ -1,10 +1,12 @@
 # The rssh binary. vendorHash is the hash of `go mod vendor`'s output for
 # go.sum as committed; a test (nixbuilder's TestFlakeVendorHash) recomputes
 # it, so it cannot go stale when a dependency changes.
-{ lib, buildGoModule }:
+# withSDK builds with -tags sdk: rssh secret then resolves through the
+# 1Password SDK, so a host needs no op CLI (it costs every start ~9 MB).
+{ lib, buildGoModule, withSDK ? false }:
 
 buildGoModule rec {
-  pname = "rssh";
+  pname = if withSDK then "rssh-sdk" else "rssh";
   version = "0.5.0-dev";
 
   src = lib.cleanSourceWith {
@@ -15,6 +17,7 @@ buildGoModule rec {
   vendorHash = "sha256-YAUwxtetesSXpRiIqG+0aH5fZM85QCR7EoQAQzgLhFk=";
 
   subPackages = [ "cmd/rssh" ];
+  tags = lib.optional withSDK "sdk";
   env.CGO_ENABLED = 0;
   ldflags = [ "-s" "-w" "-X main.version=v${version}" ];
 
