@@ -105,6 +105,7 @@ var keywordValues = map[string][]string{
 	"controlmaster":       {"no", "yes", "auto", "autoask", "bogus", ""},
 	"controlpersist":      {"no", "false", "bogus", ""},
 	"rsshrequireenv":      {"no"}, "rsshtokentransport": {"env"}, "rsshtokenttl": {"1h"},
+	"rsshforwardsecrets": {"no"}, "rsshsecretconfirm": {"no"},
 	"hashknownhosts":     vFlag,
 	"include":            {"{NOKEY}"},
 	"tunnel":             {"no", "false", "bogus", ""},
