@@ -44,7 +44,7 @@ type SSHHandler struct {
 	AcceptEnv func(name string) bool
 	// ForwardAgent, when set, is called for a session whose client asked
 	// for agent forwarding (after the channel opens, before the command).
-	ForwardAgent func(*ssh.Session) error
+	ForwardAgent func(ssh.Channel) error
 	// GatewayPorts makes local forwards without a bind address listen on
 	// every address.
 	GatewayPorts bool
@@ -79,8 +79,8 @@ func (h *SSHHandler) warn() io.Writer {
 // sshSession is one running session or stdio forward.
 type sshSession struct {
 	h         *SSHHandler
-	sess      *ssh.Session // nil for a stdio forward
 	ch        io.Closer
+	winch     func(w, h int) // sends a window-change
 	streams   []*fdStream
 	ttyFailed bool
 	tty       *fdStream // the terminal whose size is followed
@@ -133,7 +133,9 @@ func winsize(fd int) (w, h int) {
 	return int(ws.Col), int(ws.Row)
 }
 
-// Session opens a session channel and starts req on it.
+// Session opens a session channel and starts req on it. It drives the
+// channel itself rather than through x/crypto's Session, whose Wait loses
+// a subsystem's exit status (golang/go#35025): scp and sftp read it.
 func (h *SSHHandler) Session(ctx context.Context, req *SessionRequest, stdin, stdout, stderr *os.File) (Session, error) {
 	sts, err := streams(stdin, stdout, stderr)
 	if err != nil {
@@ -151,19 +153,47 @@ func (h *SSHHandler) Session(ctx context.Context, req *SessionRequest, stdin, st
 			return nil, err
 		}
 	}
-	sess, err := h.Client.NewSession()
+	ch, reqs, err := h.Client.OpenChannel("session", nil)
 	if err != nil {
 		closeAll()
 		return nil, err
 	}
-	s := &sshSession{h: h, sess: sess, ch: sess, streams: sts, done: make(chan struct{})}
+	s := &sshSession{h: h, ch: ch, streams: sts, done: make(chan struct{})}
+	s.winch = func(w, ht int) {
+		ch.SendRequest("window-change", false, new(builder).u32(uint32(w)).u32(uint32(ht)).u32(0).u32(0).b)
+	}
+	// The server's requests: the exit status (or signal) comes just
+	// before the close; each one that wants an answer gets one.
+	type exit struct {
+		status uint32
+		ok     bool
+	}
+	exited := make(chan exit, 1)
+	crash.Go(func() {
+		e, got := exit{}, false
+		for r := range reqs {
+			switch r.Type {
+			case "exit-status":
+				if len(r.Payload) >= 4 && !got {
+					e, got = exit{binary.BigEndian.Uint32(r.Payload), true}, true
+				}
+			case "exit-signal":
+				// As OpenSSH: a mux client gets no status for a signal.
+				got = true
+			}
+			if r.WantReply {
+				r.Reply(false, nil)
+			}
+		}
+		exited <- e
+	})
 	fail := func(err error) (Session, error) {
-		sess.Close()
+		ch.Close()
 		closeAll()
 		return nil, err
 	}
 	if req.Agent && h.ForwardAgent != nil {
-		if err := h.ForwardAgent(sess); err != nil {
+		if err := h.ForwardAgent(ch); err != nil {
 			h.log().Debug("mux: agent forwarding", "err", err)
 		}
 	}
@@ -172,19 +202,23 @@ func (h *SSHHandler) Session(ctx context.Context, req *SessionRequest, stdin, st
 		if !ok || name == "" || h.AcceptEnv == nil || !h.AcceptEnv(name) {
 			continue
 		}
-		if _, err := sess.SendRequest("env", false, envPayload(name, []byte(value))); err != nil {
+		if _, err := ch.SendRequest("env", false, envPayload(name, []byte(value))); err != nil {
 			return fail(err)
 		}
 	}
 	for _, e := range env {
-		if _, err := sess.SendRequest("env", false, envPayload(e.Name, e.Value)); err != nil {
+		if _, err := ch.SendRequest("env", false, envPayload(e.Name, e.Value)); err != nil {
 			return fail(err)
 		}
 	}
 	if req.TTY {
 		w, ht := winsize(int(stdin.Fd()))
 		modes := sshproxy.OpenTerminal(stdin).Modes()
-		if err := sess.RequestPty(req.Term, ht, w, modes); err != nil {
+		ok, err := ch.SendRequest("pty-req", true, ptyPayload(req.Term, w, ht, modes))
+		if err != nil {
+			return fail(err)
+		}
+		if !ok {
 			// As OpenSSH: said on the client's stderr, and the session goes on.
 			s.ttyFailed = true
 			sts[2].Write([]byte("PTY allocation request failed\r\n"))
@@ -192,38 +226,30 @@ func (h *SSHHandler) Session(ctx context.Context, req *SessionRequest, stdin, st
 			s.tty, s.size = sts[0], [2]int{w, ht}
 		}
 	}
-	in, err := sess.StdinPipe()
-	if err != nil {
-		return fail(err)
-	}
-	out, err := sess.StdoutPipe()
-	if err != nil {
-		return fail(err)
-	}
-	errp, err := sess.StderrPipe()
-	if err != nil {
-		return fail(err)
-	}
+	var ok bool
 	switch {
 	case req.Subsystem:
-		err = sess.RequestSubsystem(req.Command)
+		ok, err = ch.SendRequest("subsystem", true, new(builder).str(req.Command).b)
 	case req.Command == "":
-		err = sess.Shell()
+		ok, err = ch.SendRequest("shell", true, nil)
 	default:
-		err = sess.Start(req.Command)
+		ok, err = ch.SendRequest("exec", true, new(builder).str(req.Command).b)
+	}
+	if err == nil && !ok {
+		err = errors.New("the server refused the command")
 	}
 	if err != nil {
 		return fail(err)
 	}
 	var outputs sync.WaitGroup
 	outputs.Add(2)
-	crash.Go(func() { defer outputs.Done(); io.Copy(sts[1], out) })
-	crash.Go(func() { defer outputs.Done(); io.Copy(sts[2], errp) })
+	crash.Go(func() { defer outputs.Done(); io.Copy(sts[1], ch) })
+	crash.Go(func() { defer outputs.Done(); io.Copy(sts[2], ch.Stderr()) })
 	var src io.Reader = sts[0]
 	if req.TTY && req.EscapeChar != EscapeNone && req.EscapeChar < 256 {
-		src = &escapeReader{r: sts[0], char: byte(req.EscapeChar), quit: func() { sess.Close() }, bol: true}
+		src = &escapeReader{r: sts[0], char: byte(req.EscapeChar), quit: func() { ch.Close() }, bol: true}
 	}
-	crash.Go(func() { io.Copy(in, src); in.Close() })
+	crash.Go(func() { io.Copy(ch, src); ch.CloseWrite() })
 	if s.tty != nil {
 		h.mu.Lock()
 		if h.ttys == nil {
@@ -233,7 +259,7 @@ func (h *SSHHandler) Session(ctx context.Context, req *SessionRequest, stdin, st
 		h.mu.Unlock()
 	}
 	crash.Go(func() {
-		err := sess.Wait()
+		e := <-exited
 		outputs.Wait()
 		h.mu.Lock()
 		delete(h.ttys, s)
@@ -241,16 +267,22 @@ func (h *SSHHandler) Session(ctx context.Context, req *SessionRequest, stdin, st
 		for _, st := range sts {
 			st.Close()
 		}
-		var ee *ssh.ExitError
-		switch {
-		case err == nil:
-			s.ok = true
-		case errors.As(err, &ee) && ee.Signal() == "":
-			s.status, s.ok = uint32(ee.ExitStatus()), true
-		}
+		s.status, s.ok = e.status, e.ok
 		close(s.done)
 	})
 	return s, nil
+}
+
+// ptyPayload is a pty-req (RFC 4254 section 6.2) with the modes encoded
+// as section 8 says.
+func ptyPayload(term string, w, h int, modes ssh.TerminalModes) []byte {
+	var m []byte
+	for op, v := range modes {
+		m = append(m, op)
+		m = binary.BigEndian.AppendUint32(m, v)
+	}
+	m = append(m, 0) // TTY_OP_END
+	return new(builder).str(term).u32(uint32(w)).u32(uint32(h)).u32(0).u32(0).str(string(m)).b
 }
 
 func envPayload(name string, value []byte) []byte {
@@ -277,7 +309,7 @@ func (h *SSHHandler) WindowChanged() {
 		s.size = [2]int{w, ht}
 		s.sizeMu.Unlock()
 		if changed {
-			s.sess.WindowChange(ht, w)
+			s.winch(w, ht)
 		}
 	}
 }
