@@ -27,6 +27,8 @@ type rig struct {
 	user string
 	dir  string
 	cfg  string
+	// osshLog is the last OpenSSH master's stderr.
+	osshLog *testenv.Buffer
 }
 
 func newRig(t *testing.T, opts testenv.SSHDOptions, extra ...string) *rig {
@@ -108,8 +110,9 @@ func (r *rig) openSSHMaster(extra ...string) (sock string, cmd *exec.Cmd) {
 	sock = filepath.Join(r.dir, "ossh.sock")
 	args := append([]string{"-M", "-S", sock, "-N"}, extra...)
 	cmd = r.ssh(append(args, "h")...)
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
+	errb := new(testenv.Buffer)
+	r.osshLog = errb
+	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
