@@ -115,6 +115,17 @@ func (c *Client) hello() error {
 	return nil
 }
 
+// Extension is the value of the master's HELLO extension name, and
+// whether it offered one.
+func (c *Client) Extension(name string) (string, bool) {
+	for _, e := range c.Extensions {
+		if e[0] == name {
+			return e[1], true
+		}
+	}
+	return "", false
+}
+
 // Close closes the control connection.
 func (c *Client) Close() error {
 	var err error

@@ -71,8 +71,8 @@ func TestMasterKilledMidSession(t *testing.T) {
 		t.Fatalf("helper master: %v\n%s", err, mlog.String())
 	}
 	client := r.ssh("-S", sock, "h", "echo started; sleep 60")
-	var out bytes.Buffer
-	client.Stdout = &out
+	out := new(testenv.Buffer)
+	client.Stdout = out
 	if err := client.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -110,15 +110,15 @@ func TestPeerOtherUID(t *testing.T) {
 	osock, _ := r.openSSHMaster()
 	for i, sock := range []string{rsock, osock} {
 		os.Chmod(sock, 0o666)
-		var asRoot bytes.Buffer
+		asRoot := new(testenv.Buffer)
 		root := exec.Command("socat", "-u", "UNIX-CONNECT:"+sock, "-")
-		root.Stdout = &asRoot
+		root.Stdout = asRoot
 		root.Start()
-		waitFor(5*time.Second, func() bool { return asRoot.Len() >= 12 })
+		waitFor(5*time.Second, func() bool { return len(asRoot.String()) >= 12 })
 		root.Process.Kill()
 		root.Wait()
-		if asRoot.Len() < 12 {
-			t.Fatalf("%s: root got %q, want HELLO", sock, asRoot.Bytes())
+		if len(asRoot.String()) < 12 {
+			t.Fatalf("%s: root got %q, want HELLO", sock, asRoot.String())
 		}
 		other := run(t, exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
 			"socat", "-u", "UNIX-CONNECT:"+sock, "-"), "")

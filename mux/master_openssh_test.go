@@ -103,7 +103,16 @@ func TestMasterControlCommands(t *testing.T) {
 	sock, srv := r.master(&SSHHandler{}, ServerOptions{
 		Terminate:     func() { close(terminated) },
 		StopListening: func() { stopped <- struct{}{} },
+		Extensions:    [][2]string{{"env@rssh", "prod"}},
 	})
+	c, err := Dial(sock, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := c.Extension("env@rssh"); !ok || v != "prod" {
+		t.Fatalf("HELLO extensions %v", c.Extensions)
+	}
+	c.Close()
 	check := run(t, r.ssh("-S", sock, "-O", "check", "h"), "")
 	if check.code != 0 || check.stderr != fmt.Sprintf("Master running (pid=%d)\r\n", os.Getpid()) {
 		t.Fatalf("-O check: %+v", check)
@@ -122,6 +131,11 @@ func TestMasterControlCommands(t *testing.T) {
 		t.Fatalf("-O forward -R 0: %+v", rres)
 	}
 	echoThrough(t, rport)
+	dport := freeTCPPort(t)
+	if res := run(t, r.ssh("-S", sock, "-O", "forward", "-D", strconv.Itoa(dport), "h"), ""); res.code != 0 {
+		t.Fatalf("-O forward -D: %+v", res)
+	}
+	socksEcho(t, dport, echoPort)
 	if res := run(t, r.ssh("-S", sock, "-O", "cancel", "-L", lspec, "h"), ""); res.code != 0 {
 		t.Fatalf("-O cancel: %+v", res)
 	}
@@ -250,5 +264,30 @@ func TestMasterConcurrentSessions(t *testing.T) {
 	}
 	if !waitFor(10*time.Second, func() bool { return srv.Active() == 0 }) {
 		t.Fatalf("%d sessions still counted live", srv.Active())
+	}
+}
+
+// socksEcho asks the SOCKS5 server on port for 127.0.0.1:target and
+// expects the echo server there.
+func socksEcho(t *testing.T, port, target int) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write([]byte{5, 1, 0})
+	b := make([]byte, 10)
+	if _, err := io.ReadFull(c, b[:2]); err != nil || b[0] != 5 || b[1] != 0 {
+		t.Fatalf("SOCKS greeting % x, %v", b[:2], err)
+	}
+	c.Write([]byte{5, 1, 0, 1, 127, 0, 0, 1, byte(target >> 8), byte(target)})
+	if _, err := io.ReadFull(c, b); err != nil || b[1] != 0 {
+		t.Fatalf("SOCKS connect % x, %v", b, err)
+	}
+	c.Write([]byte("socks\n"))
+	if _, err := io.ReadFull(c, b[:6]); err != nil || string(b[:6]) != "socks\n" {
+		t.Fatalf("through SOCKS: %q, %v", b[:6], err)
 	}
 }

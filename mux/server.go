@@ -71,6 +71,10 @@ type ServerOptions struct {
 	// MaxConns bounds the control connections served at once (default
 	// 1024); more are closed at once.
 	MaxConns int
+	// Extensions are offered in HELLO (OpenSSH's clients ignore those they
+	// do not know): rssh's master names there what it delivers, so an
+	// rssh client can tell it from an OpenSSH master.
+	Extensions [][2]string
 }
 
 // Server is a master: it serves OpenSSH's (and rssh's) mux clients on a
@@ -321,7 +325,11 @@ func (c *serverConn) serve() {
 		delete(s.conns, c)
 		s.mu.Unlock()
 	}()
-	if err := c.send(msg(msgHello).u32(Version).b); err != nil {
+	hello := msg(msgHello).u32(Version)
+	for _, e := range s.opts.Extensions {
+		hello.str(e[0]).str(e[1])
+	}
+	if err := c.send(hello.b); err != nil {
 		return
 	}
 	b, err := readPacket(c.c)
