@@ -32,11 +32,11 @@ func TestMasterExec(t *testing.T) {
 	var asked int
 	var mu sync.Mutex
 	sock, _ := r.master(&SSHHandler{
-		Env: func(req *SessionRequest) ([]EnvVar, error) {
+		Env: func(req *SessionRequest) ([]EnvVar, func(), error) {
 			mu.Lock()
 			asked++
 			mu.Unlock()
-			return []EnvVar{{Name: "OP_SERVICE_ACCOUNT_TOKEN", Value: []byte("tok-A")}}, nil
+			return []EnvVar{{Name: "OP_SERVICE_ACCOUNT_TOKEN", Value: []byte("tok-A")}}, nil, nil
 		},
 	}, ServerOptions{})
 	want := run(t, r.ssh("-S", "none", "h", execCmd), "hello")

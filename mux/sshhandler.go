@@ -36,8 +36,10 @@ type SSHHandler struct {
 	Client *ssh.Client
 	// Env returns the env requests of a new session, as a fresh
 	// connection would send them (SetEnv, SendEnv, the environment's
-	// token). It is asked once per session; an error refuses the session.
-	Env func(req *SessionRequest) ([]EnvVar, error)
+	// token). It is asked once per session, and may change req.Command
+	// (a preamble); done, when not nil, is called once the requests are
+	// sent (to wipe the token). An error refuses the session.
+	Env func(req *SessionRequest) (env []EnvVar, done func(), err error)
 	// AcceptEnv filters the variables the client passed (its SendEnv and
 	// SetEnv), as an OpenSSH master filters them through its own SendEnv;
 	// nil drops them all.
@@ -148,9 +150,13 @@ func (h *SSHHandler) Session(ctx context.Context, req *SessionRequest, stdin, st
 	}
 	var env []EnvVar
 	if h.Env != nil {
-		if env, err = h.Env(req); err != nil {
+		var done func()
+		if env, done, err = h.Env(req); err != nil {
 			closeAll()
 			return nil, err
+		}
+		if done != nil {
+			defer done()
 		}
 	}
 	ch, reqs, err := h.Client.OpenChannel("session", nil)
