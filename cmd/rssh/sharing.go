@@ -321,6 +321,18 @@ func (d *sharingDialer) becomeMaster(ctx context.Context, cfg *config.Config, op
 		Extensions: [][2]string{{extDest, destOf(cfg)}, {extEnv, shared.TokenEnv()}},
 		Terminate:  m.end,
 	}
+	if cfg.SessionType == "none" || d.cs.persist != 0 {
+		// As ssh's client_stop_mux: with no session of its own (-N) or
+		// persisting, a master told to stop ends with its clients'
+		// sessions; otherwise its own session's end decides.
+		sopts.StopListening = func() {
+			go func() {
+				if m.srv.WaitIdle(context.Background(), 0) == nil {
+					m.end()
+				}
+			}()
+		}
+	}
 	if d.cs.master == "ask" || d.cs.master == "autoask" {
 		sopts.Confirm = askpassConfirm(d.getenv, cfg.Host)
 	}
