@@ -349,3 +349,43 @@ func echoVia(t *testing.T, port int) {
 		t.Fatalf("echo via %d: %q, %v", port, line, err)
 	}
 }
+
+// Acceptance 3: the master (rssh's) killed while a session runs through
+// it, rssh's client then OpenSSH's: each exits 255 at once.
+func TestSharingMasterKilled(t *testing.T) {
+	w := newWorld(t, "", "\tLogLevel ERROR")
+	sock := filepath.Join(sockDir(t), "rssh")
+	master, mlog, exited := w.background(rsshBin, "-F", w.config, "-M", "-S", sock, "-N", "target")
+	waitSock(t, sock, exited, mlog)
+	for _, client := range []string{rsshBin, w.sshBin()} {
+		cmd := exec.Command(client, "-F", w.config, "-S", sock, "target", "echo started; sleep 60")
+		cmd.Env = w.env
+		out := new(testenv.Buffer)
+		cmd.Stdout = out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		if !out.WaitFor("started", 20*time.Second) {
+			t.Fatalf("%s: session did not start", client)
+		}
+		master.Process.Signal(syscall.SIGKILL)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("%s hung after its master went away", client)
+		}
+		if code := cmd.ProcessState.ExitCode(); code != 255 {
+			t.Fatalf("%s exited %d, want 255", client, code)
+		}
+		if client == rsshBin {
+			<-exited
+			// The killed master left its socket: -M would refuse it, as
+			// ssh -M does; ControlMaster auto replaces a stale one.
+			master, mlog, exited = w.background(rsshBin, "-F", w.config, "-o", "ControlMaster=auto", "-S", sock, "-N", "target")
+			waitSock(t, sock, exited, mlog)
+		}
+	}
+}
