@@ -460,6 +460,12 @@ func forwardSpec(v string) string {
 		}
 	}
 	fields = append(fields, v[start:])
+	// Two fields with a socket path ("/a:/b", "port:/b") are a listen
+	// side and a target, as parse_forward reads them; any other two
+	// ("bind:port" of -R's SOCKS) are one listen side.
+	if len(fields) == 2 && strings.ContainsRune(v, '/') {
+		return quote(fields[0]) + " " + quote(fields[1])
+	}
 	if len(fields) < 3 {
 		return quote(v)
 	}
