@@ -205,6 +205,21 @@ func TestSharingOpenSSHClientsRsshMaster(t *testing.T) {
 	if n := strings.Count(w.sshd.Log(), "Accepted publickey"); n != 2 {
 		t.Fatalf("%d logins: the master's and the direct ssh's expected", n)
 	}
+	// Forwards the master owns, asked for by OpenSSH's -O forward: -L,
+	// and -R with a port the server picks (printed on stdout).
+	echo := testenv.StartEcho(t)
+	echoPort := echo.Addr().(*net.TCPAddr).Port
+	lport := freePort(t)
+	if r := w.ssh(nil, "-S", sock, "-O", "forward", "-L", fmt.Sprintf("%d:127.0.0.1:%d", lport, echoPort), "target"); r.code != 0 {
+		t.Fatalf("-O forward -L: %s", r)
+	}
+	echoVia(t, lport)
+	rr := w.ssh(nil, "-S", sock, "-O", "forward", "-R", fmt.Sprintf("0:127.0.0.1:%d", echoPort), "target")
+	rport, err := strconv.Atoi(strings.TrimSpace(rr.stdout))
+	if rr.code != 0 || err != nil || rport == 0 {
+		t.Fatalf("-O forward -R 0: %s", rr)
+	}
+	echoVia(t, rport)
 	bye := w.ssh(nil, "-S", sock, "-O", "exit", "target")
 	if bye.code != 0 || bye.stderr != "Exit request sent.\r\n" {
 		t.Fatalf("ssh -O exit: %s", bye)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -239,4 +240,32 @@ func (c *Conn) Lost(time.Duration) error { return nil }
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() { close(c.done) })
 	return nil
+}
+
+// Spec is f as a -L, -R or -D argument, and its kind: what a master that
+// starts forwards from specs (rssh's) needs.
+func (f Forward) Spec() (config.ForwardKind, string) {
+	hostPort := func(host string, port uint32) string {
+		if port == PortStreamLocal {
+			return host
+		}
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		if host == "" {
+			return strconv.Itoa(int(port))
+		}
+		return host + ":" + strconv.Itoa(int(port))
+	}
+	listen := hostPort(f.ListenHost, f.ListenPort)
+	switch f.Type {
+	case FwdDynamic:
+		return config.DynamicForward, listen
+	case FwdRemote:
+		if f.ConnectHost == "" {
+			return config.RemoteForward, listen
+		}
+		return config.RemoteForward, listen + ":" + hostPort(f.ConnectHost, f.ConnectPort)
+	}
+	return config.LocalForward, listen + ":" + hostPort(f.ConnectHost, f.ConnectPort)
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rssh/rssh/config"
 	"github.com/rssh/rssh/internal/testenv"
 )
 
@@ -65,5 +66,28 @@ func TestConnHashOpenSSH(t *testing.T) {
 	if err := testenv.WaitSocket(want, exited, 20*time.Second); err != nil {
 		matches, _ := filepath.Glob(filepath.Join(r.dir, "*"))
 		t.Fatalf("%v; the dir holds %v", err, matches)
+	}
+}
+
+// TestForwardSpec: a forward as the protocol carries it, written back as
+// a -L/-R/-D argument, parses to the same forward.
+func TestForwardSpec(t *testing.T) {
+	for _, f := range []Forward{
+		{Type: FwdLocal, ListenPort: 8080, ConnectHost: "db", ConnectPort: 5432},
+		{Type: FwdLocal, ListenHost: "*", ListenPort: 8080, ConnectHost: "::1", ConnectPort: 22},
+		{Type: FwdLocal, ListenHost: "/tmp/a.sock", ListenPort: PortStreamLocal, ConnectHost: "/tmp/b.sock", ConnectPort: PortStreamLocal},
+		{Type: FwdDynamic, ListenHost: "127.0.0.1", ListenPort: 1080},
+		{Type: FwdRemote, ListenPort: 0, ConnectHost: "127.0.0.1", ConnectPort: 80},
+		{Type: FwdRemote, ListenHost: "127.0.0.1", ListenPort: 9000},
+	} {
+		kind, spec := f.Spec()
+		cf, err := config.ParseForward(spec, kind)
+		if err != nil {
+			t.Errorf("%+v: %q: %v", f, spec, err)
+			continue
+		}
+		if got := MuxForward(kind, cf); got != f {
+			t.Errorf("%q: got %+v, want %+v", spec, got, f)
+		}
 	}
 }

@@ -47,6 +47,11 @@ type SSHHandler struct {
 	// ForwardAgent, when set, is called for a session whose client asked
 	// for agent forwarding (after the channel opens, before the command).
 	ForwardAgent func(ssh.Channel) error
+	// Forwarder, when set, starts each forward in place of the handler's
+	// own listeners (rssh's connection routes the server's forwarded
+	// channels itself, so x/crypto's Client.Listen would get none); it
+	// returns what stops the forward and a remote port 0's allocation.
+	Forwarder func(f Forward) (stop io.Closer, allocated uint32, err error)
 	// GatewayPorts makes local forwards without a bind address listen on
 	// every address.
 	GatewayPorts bool
@@ -403,6 +408,19 @@ func (h *SSHHandler) StdioForward(ctx context.Context, req *StdioRequest, stdin,
 func (h *SSHHandler) OpenForward(f Forward) (uint32, error) {
 	var c io.Closer
 	var allocated uint32
+	if h.Forwarder != nil {
+		var err error
+		if c, allocated, err = h.Forwarder(f); err != nil {
+			return 0, err
+		}
+		h.mu.Lock()
+		if h.forwards == nil {
+			h.forwards = map[Forward]io.Closer{}
+		}
+		h.forwards[f] = c
+		h.mu.Unlock()
+		return allocated, nil
+	}
 	switch f.Type {
 	case FwdLocal, FwdDynamic:
 		l, err := h.listenLocal(f)

@@ -316,6 +316,12 @@ func (d *sharingDialer) becomeMaster(ctx context.Context, cfg *config.Config, op
 			}
 			return out, wipe, nil
 		}}
+	fw := sshproxy.Forwards{GatewayPorts: cfg.GatewayPorts, Log: d.log, Warn: d.stderr}
+	h.Forwarder = func(f mux.Forward) (io.Closer, uint32, error) {
+		kind, spec := f.Spec()
+		stop, port, err := pc.StartForward(kind, spec, fw)
+		return stop, uint32(port), err
+	}
 	m := &masterConn{Conn: pc, done: make(chan struct{}), persist: d.cs.persist}
 	sopts := mux.ServerOptions{Log: d.log,
 		Extensions: [][2]string{{extDest, destOf(cfg)}, {extEnv, shared.TokenEnv()}},
