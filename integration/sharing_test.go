@@ -339,6 +339,23 @@ func TestSharingControlPersist(t *testing.T) {
 	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
 		t.Fatalf("socket left: %v", err)
 	}
+
+	// As OpenSSH's forward-control test drives it: -M, ControlPersist,
+	// -f and a -L that must be up once rssh has returned; -O exit ends it.
+	echo := testenv.StartEcho(t)
+	lport := freePort(t)
+	r := w.rssh(nil, "-L", fmt.Sprintf("%d:127.0.0.1:%d", lport, echo.Addr().(*net.TCPAddr).Port),
+		"-o", "ExitOnForwardFailure=yes", "-M", "-S", sock, "-o", "ControlPersist=yes", "-f", "target", "true")
+	if r.code != 0 {
+		t.Fatalf("-M -f with ControlPersist: %s", r)
+	}
+	echoVia(t, lport)
+	if r := w.rssh(nil, "-S", sock, "-O", "exit", "target"); r.code != 0 {
+		t.Fatalf("-O exit: %s", r)
+	}
+	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
+		t.Fatalf("socket left after -O exit: %v", err)
+	}
 }
 
 func freePort(t *testing.T) int {

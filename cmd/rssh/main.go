@@ -99,6 +99,21 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		fail(std.err, err)
 		return sshproxy.ExitFailure
 	}
+	if inv.muxCommand != "" && inv.mode != modeDumpConfig {
+		return runMuxCommand(inv.muxCommand, cfg, std)
+	}
+	// A ControlPersist master this rssh started: it holds the connection
+	// and serves the socket; the command and the forwards are its
+	// parent's, asked for through the socket.
+	muxChild := takeMuxChild(getenv)
+	if muxChild != nil {
+		inv.command, inv.stdioTarget = nil, ""
+		cfg.SessionType = "none"
+		cfg.LocalForwards, cfg.RemoteForwards, cfg.DynamicForwards = nil, nil, nil
+		cfg.LocalCommand = ""
+		cfg.ForkAfterAuthentication = false // it detaches on its own
+	}
+
 	bg := takeDetacher(cfg.ForkAfterAuthentication, getenv)
 	if cfg.ForkAfterAuthentication && bg == nil && inv.mode != modeDumpConfig {
 		return runInBackground(args, std)
@@ -121,20 +136,6 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		fmt.Fprintf(std.out, "rsshenv %s\nrsshrequireenv %s\nrsshtokentransport %s\nrsshforwardsecrets %s\nrsshsecretconfirm %s\n",
 			env, yesNo(plan.Require), plan.Transport, yesNo(plan.Forward), yesNo(cfg.SecretConfirm))
 		return 0
-	}
-
-	if inv.muxCommand != "" {
-		return runMuxCommand(inv.muxCommand, cfg, std)
-	}
-	// A ControlPersist master this rssh started: it holds the connection
-	// and serves the socket; the command and the forwards are its
-	// parent's, asked for through the socket.
-	muxChild := takeMuxChild(getenv)
-	if muxChild != nil {
-		inv.command, inv.stdioTarget = nil, ""
-		cfg.SessionType = "none"
-		cfg.LocalForwards, cfg.RemoteForwards, cfg.DynamicForwards = nil, nil, nil
-		cfg.LocalCommand = ""
 	}
 
 	logOut := std.err
