@@ -33,8 +33,12 @@ type fdStream struct {
 
 func newFdStream(f *os.File) (*fdStream, error) {
 	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+	if err := unix.Pipe(p[:]); err != nil {
 		return nil, err
+	}
+	for _, fd := range p {
+		unix.CloseOnExec(fd)
+		unix.SetNonblock(fd, true)
 	}
 	return &fdStream{f: f, fd: int(f.Fd()), wakeR: p[0], wakeW: p[1]}, nil
 }

@@ -72,10 +72,11 @@ func Listen(path string) (*Listener, error) {
 		return nil, &PathError{Path: path, Err: err, Msg: fmt.Sprintf("ControlPath %s: %v", path, err)}
 	}
 	tmp := path + "." + randomName(tempSuffixLen-1)
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socket: %w", err)
 	}
+	unix.CloseOnExec(fd)
 	fail := func(what string, err error) (*Listener, error) {
 		unix.Close(fd)
 		os.Remove(tmp)
