@@ -30,6 +30,17 @@ type Conn struct {
 
 	done      chan struct{}
 	closeOnce sync.Once
+
+	mu    sync.Mutex
+	first *Client // a connection already made (Reuse), for the first request
+}
+
+// Reuse hands c, a control connection already made (to look at the
+// master's HELLO), to the first request, which saves a connection.
+func (c *Conn) Reuse(cl *Client) {
+	c.mu.Lock()
+	c.first = cl
+	c.mu.Unlock()
 }
 
 // NewConn is a Conn on the master at path.
@@ -37,7 +48,16 @@ func NewConn(path string, timeout time.Duration) *Conn {
 	return &Conn{Path: path, Timeout: timeout, done: make(chan struct{})}
 }
 
-func (c *Conn) dial() (*Client, error) { return Dial(c.Path, c.Timeout) }
+func (c *Conn) dial() (*Client, error) {
+	c.mu.Lock()
+	cl := c.first
+	c.first = nil
+	c.mu.Unlock()
+	if cl != nil {
+		return cl, nil
+	}
+	return Dial(c.Path, c.Timeout)
+}
 
 // fileOf returns the descriptor behind r or w when it is an *os.File,
 // else a pipe whose other end is pumped (and a func that waits for the
@@ -239,6 +259,12 @@ func (c *Conn) Lost(time.Duration) error { return nil }
 // Close ends what this Conn holds (nothing outlives its requests).
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() { close(c.done) })
+	c.mu.Lock()
+	if c.first != nil {
+		c.first.Close()
+		c.first = nil
+	}
+	c.mu.Unlock()
 	return nil
 }
 

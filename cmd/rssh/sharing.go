@@ -221,7 +221,12 @@ func (d *sharingDialer) useMaster(opts session.DialOptions) (session.Conn, error
 		}
 		return nil, err, false
 	}
-	defer c.Close()
+	used := false
+	defer func() {
+		if !used {
+			c.Close()
+		}
+	}()
 	if dest, ok := c.Extension(extDest); ok && dest != destOf(d.cfg) {
 		return nil, fmt.Errorf("the master at %s serves %s, not %s", d.cs.path, dest, destOf(d.cfg)), false
 	}
@@ -234,6 +239,8 @@ func (d *sharingDialer) useMaster(opts session.DialOptions) (session.Conn, error
 	}
 	d.log.Debug(fmt.Sprintf("auto-mux: using the master at %s", d.cs.path))
 	conn := mux.NewConn(d.cs.path, time.Duration(d.cfg.ConnectTimeout)*time.Second)
+	conn.Reuse(c)
+	used = true
 	conn.DropEnv = func(name string) bool {
 		switch name {
 		case session.TokenVar, session.EnvVar, session.LCTokenVar, session.LCEnvVar:
