@@ -421,3 +421,63 @@ func TestSharingMasterKilled(t *testing.T) {
 		}
 	}
 }
+
+// Acceptance 3: 100 sessions at once through one rssh master, OpenSSH's
+// ssh -S and rssh -S half and half, each with its output and status; the
+// sshd sees one login.
+func TestSharingConcurrentSessions(t *testing.T) {
+	w := &world{t: t, dir: t.TempDir()}
+	w.sshd = testenv.StartSSHD(t, testenv.SSHDOptions{LogLevel: "INFO", Extra: "MaxSessions 200"})
+	w.user = testenv.LoginUser(t)
+	w.key = testenv.NewKey(t, w.dir, "id_ed25519")
+	w.sshd.Authorize(t, w.user, w.key)
+	w.knownHosts = w.writeFile("known_hosts", w.sshd.KnownHostsLine()+"\n")
+	w.writeConfig("\tLogLevel ERROR")
+	home := filepath.Join(w.dir, "home")
+	os.MkdirAll(home, 0o700)
+	w.env = append(cleanEnv(), "HOME="+home, "SSH_AUTH_SOCK=")
+	sock := filepath.Join(sockDir(t), "rssh")
+	_, mlog, exited := w.background(rsshBin, "-F", w.config, "-M", "-S", sock, "-N", "target")
+	waitSock(t, sock, exited, mlog)
+
+	const n = 100
+	errs := make(chan error, n)
+	deadline := time.Now().Add(150 * time.Second)
+	for i := 0; i < n; i++ {
+		go func() {
+			bin := rsshBin
+			if i%2 == 1 {
+				bin = w.sshBin()
+			}
+			cmd := exec.Command(bin, "-F", w.config, "-S", sock, "target", fmt.Sprintf("echo s%d; exit %d", i, i%50))
+			cmd.Env = w.env
+			var out bytes.Buffer
+			cmd.Stdout = &out
+			if err := cmd.Start(); err != nil {
+				errs <- err
+				return
+			}
+			done := make(chan struct{})
+			go func() { cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(time.Until(deadline)):
+				cmd.Process.Kill()
+				<-done
+			}
+			if out.String() != fmt.Sprintf("s%d\n", i) || cmd.ProcessState.ExitCode() != i%50 {
+				errs <- fmt.Errorf("session %d (%s): exit %d, %q", i, filepath.Base(bin), cmd.ProcessState.ExitCode(), out.String())
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if c := strings.Count(w.sshd.Log(), "Accepted publickey"); c != 1 {
+		t.Errorf("%d logins for %d shared sessions", c, n)
+	}
+}
