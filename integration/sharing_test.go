@@ -481,3 +481,45 @@ func TestSharingConcurrentSessions(t *testing.T) {
 		t.Errorf("%d logins for %d shared sessions", c, n)
 	}
 }
+
+// Acceptance 1: git over ssh -S through an rssh master: a push and a
+// clone, one login on the server.
+func TestSharingGit(t *testing.T) {
+	testenv.Need(t, "git", "git")
+	w := newWorld(t, "", "\tLogLevel ERROR")
+	sock := filepath.Join(sockDir(t), "rssh")
+	_, mlog, exited := w.background(rsshBin, "-F", w.config, "-M", "-S", sock, "-N", "target")
+	waitSock(t, sock, exited, mlog)
+	repo := filepath.Join(w.remoteDir(), "r.git")
+	if r := w.run(nil, "git", "init", "-q", "--bare", repo); r.code != 0 {
+		t.Fatalf("git init: %s", r)
+	}
+	// The login user serves it: git refuses a repository of another owner.
+	if out, err := exec.Command("chown", "-R", w.user, repo).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v %s", err, out)
+	}
+	work := filepath.Join(w.dir, "work")
+	env := append(w.env, "GIT_SSH_COMMAND=ssh -F "+w.config+" -S "+sock,
+		"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example")
+	saved := w.env
+	w.env = env
+	defer func() { w.env = saved }()
+	for _, args := range [][]string{
+		{"init", "-q", work},
+		{"-C", work, "commit", "-q", "--allow-empty", "-m", "through the master"},
+		{"-C", work, "push", "-q", "target:" + repo, "HEAD:refs/heads/main"},
+		{"clone", "-q", "-b", "main", "target:" + repo, filepath.Join(w.dir, "clone")},
+		{"-C", filepath.Join(w.dir, "clone"), "log", "--format=%s"},
+	} {
+		r := w.run(nil, "git", args...)
+		if r.code != 0 {
+			t.Fatalf("git %v: %s", args, r)
+		}
+		if args[len(args)-1] == "--format=%s" && r.stdout != "through the master\n" {
+			t.Fatalf("clone has %q", r.stdout)
+		}
+	}
+	if c := strings.Count(w.sshd.Log(), "Accepted publickey"); c != 1 {
+		t.Errorf("%d logins: git did not go through the master", c)
+	}
+}
