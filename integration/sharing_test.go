@@ -523,3 +523,30 @@ func TestSharingGit(t *testing.T) {
 		t.Errorf("%d logins: git did not go through the master", c)
 	}
 }
+
+// ControlMaster ask: each use of the shared connection is confirmed with
+// SSH_ASKPASS; a "no" (askpass fails) is OpenSSH's "Permission denied",
+// upon which OpenSSH's client connects directly.
+func TestSharingAsk(t *testing.T) {
+	w := newWorld(t, "", "\tLogLevel ERROR")
+	dir := sockDir(t)
+	for _, c := range []struct {
+		askpass string
+		ok      bool
+	}{{"/bin/true", true}, {"/bin/false", false}} {
+		sock := filepath.Join(dir, filepath.Base(c.askpass))
+		saved := w.env
+		w.env = append(w.env, "SSH_ASKPASS="+c.askpass)
+		_, mlog, exited := w.background(rsshBin, "-F", w.config, "-o", "ControlMaster=ask", "-S", sock, "-N", "target")
+		w.env = saved
+		waitSock(t, sock, exited, mlog)
+		r := w.ssh(nil, "-S", sock, "target", "echo shared")
+		if c.ok && (r.code != 0 || r.stdout != "shared\n") {
+			t.Fatalf("askpass %s: %s", c.askpass, r)
+		}
+		// Refused, ssh says so and connects directly, as from any master.
+		if !c.ok && (r.code != 0 || r.stdout != "shared\n" || !strings.Contains(r.stderr, "Master refused session request: Permission denied")) {
+			t.Fatalf("askpass %s: %s", c.askpass, r)
+		}
+	}
+}
