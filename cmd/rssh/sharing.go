@@ -252,6 +252,12 @@ func (d *sharingDialer) useMaster(opts session.DialOptions) (session.Conn, error
 }
 
 func (d *sharingDialer) Dial(ctx context.Context, cfg *config.Config, opts session.DialOptions) (session.Conn, error) {
+	if d.plan != nil && d.plan.Forward && d.child == nil {
+		// Secret forwarding filters the session's agent channels, which a
+		// master's sessions do not bring back here.
+		d.log.Debug("not sharing the connection: secret forwarding (RsshForwardSecrets) needs its own; connecting directly")
+		return d.inner.Dial(ctx, cfg, opts)
+	}
 	asMaster := d.child != nil
 	switch d.cs.master {
 	case "true", "ask":
