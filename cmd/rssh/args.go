@@ -42,6 +42,7 @@ type invocation struct {
 	requireEnv  bool   // --require-env
 	query       string // -Q
 	dumpOwn     bool   // --rssh: -G also prints rssh's own settings
+	muxCommand  string // -O: check, forward, cancel, exit, stop
 	// warnings are printed before anything else runs, as ssh prints them
 	// while reading its arguments (a -i file that is not there).
 	warnings []string
@@ -264,8 +265,22 @@ func parseArgs(args []string) (*invocation, error) {
 					setDirect("RequestTTY", "no")
 					setDirect("SessionType", "none")
 				case 'S':
-					if val != "none" {
-						return unsupported("-S (connection sharing)")
+					setDirect("ControlPath", val)
+				case 'M':
+					// As ssh: -M is ControlMaster yes, a second -M ask.
+					if direct["ControlMaster"] == "yes" {
+						setDirect("ControlMaster", "ask")
+					} else {
+						setDirect("ControlMaster", "yes")
+					}
+				case 'O':
+					switch val {
+					case "check", "forward", "cancel", "exit", "stop":
+						inv.muxCommand = val
+					case "proxy":
+						return unsupported("-O proxy")
+					default:
+						return errors.New("invalid multiplex command")
 					}
 				case 'f':
 					setDirect("ForkAfterAuthentication", "yes")
@@ -274,8 +289,6 @@ func parseArgs(args []string) (*invocation, error) {
 					return unsupported("-I (PKCS#11)")
 				case 'K':
 					return unsupported("-K (GSSAPI)")
-				case 'M', 'O':
-					return unsupported(fmt.Sprintf("-%c (connection sharing)", c))
 				case 'P':
 					return unsupported("-P (tags)")
 				case 'Q':
@@ -447,6 +460,12 @@ func forwardSpec(v string) string {
 		}
 	}
 	fields = append(fields, v[start:])
+	// Two fields with a socket path ("/a:/b", "port:/b") are a listen
+	// side and a target, as parse_forward reads them; any other two
+	// ("bind:port" of -R's SOCKS) are one listen side.
+	if len(fields) == 2 && strings.ContainsRune(v, '/') {
+		return quote(fields[0]) + " " + quote(fields[1])
+	}
 	if len(fields) < 3 {
 		return quote(v)
 	}

@@ -99,6 +99,21 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		fail(std.err, err)
 		return sshproxy.ExitFailure
 	}
+	if inv.muxCommand != "" && inv.mode != modeDumpConfig {
+		return runMuxCommand(inv.muxCommand, cfg, std)
+	}
+	// A ControlPersist master this rssh started: it holds the connection
+	// and serves the socket; the command and the forwards are its
+	// parent's, asked for through the socket.
+	muxChild := takeMuxChild(getenv)
+	if muxChild != nil {
+		inv.command, inv.stdioTarget = nil, ""
+		cfg.SessionType = "none"
+		cfg.LocalForwards, cfg.RemoteForwards, cfg.DynamicForwards = nil, nil, nil
+		cfg.LocalCommand = ""
+		cfg.ForkAfterAuthentication = false // it detaches on its own
+	}
+
 	bg := takeDetacher(cfg.ForkAfterAuthentication, getenv)
 	if cfg.ForkAfterAuthentication && bg == nil && inv.mode != modeDumpConfig {
 		return runInBackground(args, std)
@@ -161,6 +176,10 @@ func run(args []string, std stdio, getenv func(string) string) int {
 	if logOut == std.err {
 		d.Verbosity = level.Step // ~v and ~V
 	}
+	if cs := controlOf(cfg); cs.path != "" {
+		d.Dialer = &sharingDialer{inner: d.Dialer, cs: cs, cfg: cfg, plan: plan, log: log, stderr: std.err,
+			getenv: getenv, tokens: d.Tokens, child: muxChild, args: args}
+	}
 	var status int
 	switch {
 	case inv.stdioTarget != "":
@@ -169,6 +188,10 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		status, err = session.Hold(ctx, d, cfg)
 	default:
 		status, err = session.Run(ctx, d, session.Request{Config: cfg, Command: inv.command, Plan: plan})
+	}
+	var reported *exitError
+	if errors.As(err, &reported) {
+		return reported.code
 	}
 	if err != nil {
 		// Cancelled by SIGTERM or SIGHUP while connecting: die by it, as ssh.

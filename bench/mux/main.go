@@ -1,0 +1,142 @@
+// Command mux measures connection sharing in one run against the same
+// throwaway sshd: a repeat `HOST true` through rssh's master (rssh -S)
+// next to `ssh HOST true` through an OpenSSH master (ssh -S), alternating
+// the two so that machine noise hits both alike, and the first,
+// master-creating run (ControlMaster auto, ControlPersist yes) next to a
+// plain rssh connect. It prints medians, the ratios and the targets:
+//
+//	go run ./bench/mux        # as root on Debian, after scripts/setup
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/rssh/rssh/internal/testenv"
+)
+
+func main() {
+	runs := flag.Int("n", 40, "runs per figure")
+	flag.Parse()
+	testenv.RunStandalone("bench-mux", func(tb *testenv.Standalone) error { return run(tb, *runs) })
+}
+
+func run(tb *testenv.Standalone, runs int) error {
+	dir := tb.TempDir()
+	rssh, err := testenv.BuildRSSH(dir)
+	if err != nil {
+		return err
+	}
+	ssh := testenv.Need(tb, "ssh", "openssh-client")
+	sshd := testenv.StartSSHD(tb, testenv.SSHDOptions{LogLevel: "INFO"})
+	user := testenv.LoginUser(tb)
+	key := testenv.NewKey(tb, dir, "id_ed25519")
+	sshd.Authorize(tb, user, key)
+	kh := filepath.Join(dir, "known_hosts")
+	os.WriteFile(kh, []byte(sshd.KnownHostsLine()+"\n"), 0o600)
+	cfg := filepath.Join(dir, "ssh_config")
+	os.WriteFile(cfg, []byte(sshd.HostBlock("bench", user, key.Path, kh)), 0o600)
+	sockDir, err := os.MkdirTemp("", "bench-mux-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(sockDir)
+	osock, rsock := filepath.Join(sockDir, "ossh"), filepath.Join(sockDir, "rssh")
+
+	for _, m := range []struct{ bin, sock string }{{ssh, osock}, {rssh, rsock}} {
+		cmd := exec.Command(m.bin, "-F", cfg, "-M", "-S", m.sock, "-N", "bench")
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		defer func() { cmd.Process.Kill(); <-exited }()
+		if err := testenv.WaitSocket(m.sock, exited, 20*time.Second); err != nil {
+			return fmt.Errorf("%s master: %w", m.bin, err)
+		}
+	}
+	fmt.Printf("connection sharing, sshd on %s, login %s, %d runs\n\n", sshd.Addr, user, runs)
+
+	shared := map[string][]time.Duration{}
+	for i := 0; i <= runs; i++ {
+		for name, argv := range map[string][]string{
+			"rssh -S (rssh master)":    {rssh, "-F", cfg, "-S", rsock, "bench", "true"},
+			"ssh -S (OpenSSH master)":  {ssh, "-F", cfg, "-S", osock, "bench", "true"},
+			"ssh -S (rssh master)":     {ssh, "-F", cfg, "-S", rsock, "bench", "true"},
+			"rssh -S (OpenSSH master)": {rssh, "-F", cfg, "-S", osock, "bench", "true"},
+		} {
+			d, err := timeRun(argv)
+			if err != nil {
+				return fmt.Errorf("%v: %w", argv, err)
+			}
+			if i > 0 {
+				shared[name] = append(shared[name], d)
+			}
+		}
+	}
+	first := map[string][]time.Duration{}
+	n := max(runs/4, 5)
+	for i := 0; i <= n; i++ {
+		sock := filepath.Join(sockDir, fmt.Sprintf("first%d", i))
+		d, err := timeRun([]string{rssh, "-F", cfg, "-o", "ControlMaster=auto", "-o", "ControlPersist=yes", "-S", sock, "bench", "true"})
+		if err != nil {
+			return fmt.Errorf("master-creating run: %w", err)
+		}
+		exec.Command(rssh, "-F", cfg, "-S", sock, "-O", "exit", "bench").Run()
+		p, err := timeRun([]string{rssh, "-F", cfg, "-S", "none", "bench", "true"})
+		if err != nil {
+			return fmt.Errorf("plain run: %w", err)
+		}
+		if i > 0 {
+			first["rssh, creating the master"] = append(first["rssh, creating the master"], d)
+			first["rssh, plain connect"] = append(first["rssh, plain connect"], p)
+		}
+	}
+	names := []string{"rssh -S (rssh master)", "ssh -S (OpenSSH master)", "ssh -S (rssh master)", "rssh -S (OpenSSH master)"}
+	for _, name := range names {
+		fmt.Printf("  %-28s median %s\n", name, ms(median(shared[name])))
+	}
+	for _, name := range []string{"rssh, creating the master", "rssh, plain connect"} {
+		fmt.Printf("  %-28s median %s\n", name, ms(median(first[name])))
+	}
+	mine, theirs := median(shared[names[0]]), median(shared[names[1]])
+	ratio := float64(mine) / float64(theirs)
+	fr := float64(median(first["rssh, creating the master"])) / float64(median(first["rssh, plain connect"]))
+	fmt.Printf("\nrepeat HOST true through its master: rssh %s vs ssh %s, ratio %.2f (targets: <= 15 ms, <= 0.70) %s\n",
+		ms(mine), ms(theirs), ratio, verdict(mine <= 15*time.Millisecond && ratio <= 0.7))
+	fmt.Printf("first, master-creating run vs plain rssh connect: ratio %.2f (target: no slower) %s\n", fr, verdict(fr <= 1.05))
+	return nil
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "MET"
+	}
+	return "MISSED"
+}
+
+func timeRun(argv []string) (time.Duration, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("%v: %s", err, out)
+	}
+	return time.Since(start), nil
+}
+
+func median(xs []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), xs...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }

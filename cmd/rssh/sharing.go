@@ -1,0 +1,516 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rssh/rssh/config"
+	"github.com/rssh/rssh/mux"
+	"github.com/rssh/rssh/session"
+	"github.com/rssh/rssh/sshproxy"
+)
+
+// Connection sharing (ControlMaster, ControlPath, ControlPersist, -M, -S,
+// -O) over OpenSSH's mux protocol: rssh is a client of any master, its
+// own or OpenSSH's, and a master OpenSSH's clients can use.
+
+// The HELLO extensions an rssh master offers: the destination it serves
+// and the environment whose token its sessions get. OpenSSH's clients
+// ignore them; an rssh client uses a master only when they match.
+const (
+	extDest = "dest@rssh"
+	extEnv  = "env@rssh"
+)
+
+// muxMasterFDEnv names, in a ControlPersist master started by rssh, the
+// descriptor on which it says it is listening.
+const muxMasterFDEnv = "RSSH_MUX_MASTER_FD"
+
+// controlSettings are ControlMaster, ControlPath and ControlPersist as -G
+// prints them (the path expanded).
+type controlSettings struct {
+	master  string        // "false", "true", "auto", "ask", "autoask"
+	path    string        // "" for none
+	persist time.Duration // 0: no; <0: yes (forever)
+}
+
+func controlOf(cfg *config.Config) controlSettings {
+	var b bytes.Buffer
+	cfg.Dump(&b)
+	cs := controlSettings{master: "false"}
+	sc := bufio.NewScanner(&b)
+	for sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), " ")
+		switch k {
+		case "controlmaster":
+			cs.master = v
+		case "controlpath":
+			if v != "none" {
+				cs.path = v
+			}
+		case "controlpersist":
+			switch v {
+			case "no":
+			case "yes":
+				cs.persist = -1
+			default:
+				n, _ := strconv.Atoi(v)
+				cs.persist = time.Duration(n) * time.Second
+			}
+		}
+	}
+	return cs
+}
+
+func destOf(cfg *config.Config) string {
+	return fmt.Sprintf("%s@%s:%d", cfg.User, cfg.Hostname, cfg.Port)
+}
+
+// runMuxCommand is -O: check, exit, stop, forward, cancel.
+func runMuxCommand(cmd string, cfg *config.Config, std stdio) int {
+	cs := controlOf(cfg)
+	if cs.path == "" {
+		fail(std.err, errors.New(`no ControlPath specified for "-O" command`))
+		return sshproxy.ExitFailure
+	}
+	c, err := mux.Dial(cs.path, time.Duration(cfg.ConnectTimeout)*time.Second)
+	if err != nil {
+		var pe *mux.PathError
+		if errors.As(err, &pe) && (errors.Is(err, mux.ErrNoMaster) || errors.Is(err, mux.ErrStale)) {
+			err = fmt.Errorf("control socket connect(%s): %s", cs.path, errnoWords(pe.Err))
+		}
+		fail(std.err, err)
+		return sshproxy.ExitFailure
+	}
+	defer c.Close()
+	quiet := strings.EqualFold(cfg.LogLevel, "QUIET")
+	switch cmd {
+	case "check":
+		pid, err := c.AliveCheck()
+		if err != nil {
+			fail(std.err, fmt.Errorf("master alive check failed: %w", err))
+			return sshproxy.ExitFailure
+		}
+		fmt.Fprintf(std.err, "Master running (pid=%d)\r\n", pid)
+	case "exit":
+		if err := c.Terminate(10 * time.Second); err != nil {
+			fail(std.err, fmt.Errorf("termination request failed: %w", err))
+			return sshproxy.ExitFailure
+		}
+		if !quiet {
+			fmt.Fprint(std.err, "Exit request sent.\r\n")
+		}
+	case "stop":
+		if err := c.StopListening(); err != nil {
+			fail(std.err, fmt.Errorf("stop listening request failed: %w", err))
+			return sshproxy.ExitFailure
+		}
+		if !quiet {
+			fmt.Fprint(std.err, "Stop listening request sent.\r\n")
+		}
+	case "forward", "cancel":
+		status := 0
+		for _, g := range []struct {
+			kind  config.ForwardKind
+			specs []string
+		}{{config.LocalForward, cfg.LocalForwards}, {config.DynamicForward, cfg.DynamicForwards}, {config.RemoteForward, cfg.RemoteForwards}} {
+			for _, spec := range g.specs {
+				f, err := config.ParseForward(spec, g.kind)
+				if err != nil {
+					fail(std.err, err)
+					return sshproxy.ExitFailure
+				}
+				mf := mux.MuxForward(g.kind, f)
+				if cmd == "cancel" {
+					if err := c.CloseForward(mf); err != nil {
+						fail(std.err, fmt.Errorf("master cancel forward request failed: %w", err))
+						status = sshproxy.ExitFailure
+					}
+					continue
+				}
+				port, err := c.OpenForward(mf)
+				if err != nil {
+					fail(std.err, fmt.Errorf("master forward request failed: %w", err))
+					return sshproxy.ExitFailure
+				}
+				if port != 0 {
+					fmt.Fprintf(std.out, "%d\n", port)
+				}
+			}
+		}
+		if cmd == "cancel" {
+			return 0 // as ssh: a failed cancel is reported, the exit is 0
+		}
+		return status
+	default:
+		fail(std.err, fmt.Errorf("-O %s is not supported by rssh", cmd))
+		return sshproxy.ExitFailure
+	}
+	return 0
+}
+
+func errnoWords(err error) string {
+	switch {
+	case errors.Is(err, mux.ErrNoMaster):
+		return "No such file or directory"
+	case errors.Is(err, mux.ErrStale):
+		return "Connection refused"
+	}
+	return err.Error()
+}
+
+// sharingDialer is the session flow's Dialer when a ControlPath is set: it
+// goes through a live master when it may, becomes one when it should, and
+// otherwise dials directly.
+type sharingDialer struct {
+	inner  session.Dialer
+	cs     controlSettings
+	cfg    *config.Config
+	plan   *session.Plan
+	log    *slog.Logger
+	stderr io.Writer
+	getenv func(string) string
+	tokens func(ttl time.Duration) session.TokenSource
+	// child is set in a ControlPersist master rssh started itself.
+	child *os.File
+	args  []string // argv, to start that master
+}
+
+func (d *sharingDialer) AgentForwardSocket(cfg *config.Config) string {
+	return d.inner.AgentForwardSocket(cfg)
+}
+
+func (d *sharingDialer) planEnv() string {
+	if d.plan == nil {
+		return ""
+	}
+	return d.plan.Env
+}
+
+// useMaster returns a Conn through the master at the ControlPath, or why
+// not: no master (nil error and nil Conn), or a master this session must
+// not use (an error to say at -v).
+func (d *sharingDialer) useMaster(opts session.DialOptions) (session.Conn, error, bool) {
+	c, err := mux.Dial(d.cs.path, time.Duration(d.cfg.ConnectTimeout)*time.Second)
+	if err != nil {
+		if errors.Is(err, mux.ErrNoMaster) {
+			return nil, nil, false
+		}
+		if errors.Is(err, mux.ErrStale) {
+			if d.cs.master == "false" {
+				// As ssh: said, left in place, and the connection is direct.
+				fmt.Fprintf(d.stderr, "rssh: control socket connect(%s): Connection refused\n", d.cs.path)
+			} else {
+				d.log.Debug(fmt.Sprintf("Stale control socket %s", d.cs.path))
+			}
+			return nil, nil, true
+		}
+		return nil, err, false
+	}
+	used := false
+	defer func() {
+		if !used {
+			c.Close()
+		}
+	}()
+	if dest, ok := c.Extension(extDest); ok && dest != destOf(d.cfg) {
+		return nil, fmt.Errorf("the master at %s serves %s, not %s", d.cs.path, dest, destOf(d.cfg)), false
+	}
+	env, isRSSH := c.Extension(extEnv)
+	switch {
+	case isRSSH && env != d.planEnv():
+		return nil, fmt.Errorf("the master at %s delivers the token of environment %q, this session wants %q", d.cs.path, env, d.planEnv()), false
+	case !isRSSH && opts.Token:
+		return nil, fmt.Errorf("the master at %s is not rssh's: it filters the session's environment through its own SendEnv and may drop the token", d.cs.path), false
+	}
+	d.log.Debug(fmt.Sprintf("auto-mux: using the master at %s", d.cs.path))
+	conn := mux.NewConn(d.cs.path, time.Duration(d.cfg.ConnectTimeout)*time.Second)
+	conn.Reuse(c)
+	used = true
+	conn.DropEnv = func(name string) bool {
+		switch name {
+		case session.TokenVar, session.EnvVar, session.LCTokenVar, session.LCEnvVar:
+			return true
+		}
+		return false
+	}
+	return conn, nil, false
+}
+
+func (d *sharingDialer) Dial(ctx context.Context, cfg *config.Config, opts session.DialOptions) (session.Conn, error) {
+	if d.plan != nil && d.plan.Forward && d.child == nil {
+		// Secret forwarding filters the session's agent channels, which a
+		// master's sessions do not bring back here.
+		d.log.Debug("not sharing the connection: secret forwarding (RsshForwardSecrets) needs its own; connecting directly")
+		return d.inner.Dial(ctx, cfg, opts)
+	}
+	asMaster := d.child != nil
+	switch d.cs.master {
+	case "true", "ask":
+		asMaster = true
+	}
+	if !asMaster {
+		conn, why, stale := d.useMaster(opts)
+		if conn != nil {
+			return conn, nil
+		}
+		if why != nil {
+			d.log.Debug(fmt.Sprintf("not sharing the connection: %v; connecting directly", why))
+			return d.inner.Dial(ctx, cfg, opts)
+		}
+		if d.cs.master != "auto" && d.cs.master != "autoask" {
+			return d.inner.Dial(ctx, cfg, opts)
+		}
+		if stale {
+			// The master that will take its place removes it, and only
+			// when it is this user's.
+			mux.RemoveStale(d.cs.path)
+		}
+	}
+	if d.cs.persist != 0 && d.child == nil {
+		return d.startPersistentMaster(ctx, cfg, opts)
+	}
+	return d.becomeMaster(ctx, cfg, opts)
+}
+
+// becomeMaster dials and serves the ControlPath on that connection.
+func (d *sharingDialer) becomeMaster(ctx context.Context, cfg *config.Config, opts session.DialOptions) (session.Conn, error) {
+	c, err := d.inner.Dial(ctx, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	pc, ok := c.(*sshproxy.Conn)
+	if !ok {
+		return c, nil
+	}
+	l, err := mux.Listen(d.cs.path)
+	if err != nil {
+		var pe *mux.PathError
+		if errors.As(err, &pe) && errors.Is(err, mux.ErrExists) {
+			fmt.Fprintln(d.stderr, pe.Msg)
+			return c, nil
+		}
+		c.Close()
+		return nil, err
+	}
+	shared, err := session.NewShared(cfg, d.plan, d.tokens, d.getenv, d.log)
+	if err != nil {
+		l.Close()
+		c.Close()
+		return nil, err
+	}
+	h := &mux.SSHHandler{Client: pc.Client, Log: d.log, Warn: d.stderr,
+		GatewayPorts: cfg.GatewayPorts,
+		Env: func(req *mux.SessionRequest) ([]mux.EnvVar, func(), error) {
+			env, preamble, wipe, err := shared.Env(context.Background(), req.Env)
+			if err != nil {
+				return nil, nil, err
+			}
+			if preamble != "" && req.Command != "" && !req.Subsystem {
+				req.Command = preamble + req.Command
+			}
+			out := make([]mux.EnvVar, len(env))
+			for i, e := range env {
+				out[i] = mux.EnvVar{Name: e.Name, Value: e.Value}
+			}
+			return out, wipe, nil
+		}}
+	fw := sshproxy.Forwards{GatewayPorts: cfg.GatewayPorts, Log: d.log, Warn: d.stderr}
+	h.Forwarder = func(f mux.Forward) (io.Closer, uint32, error) {
+		kind, spec := f.Spec()
+		stop, port, err := pc.StartForward(kind, spec, fw)
+		return stop, uint32(port), err
+	}
+	m := &masterConn{Conn: pc, done: make(chan struct{}), persist: d.cs.persist}
+	sopts := mux.ServerOptions{Log: d.log,
+		Extensions: [][2]string{{extDest, destOf(cfg)}, {extEnv, shared.TokenEnv()}},
+		Terminate:  m.end,
+	}
+	if cfg.SessionType == "none" || d.cs.persist != 0 {
+		// As ssh's client_stop_mux: with no session of its own (-N) or
+		// persisting, a master told to stop ends with its clients'
+		// sessions; otherwise its own session's end decides.
+		sopts.StopListening = func() {
+			go func() {
+				if m.srv.WaitIdle(context.Background(), 0) == nil {
+					m.end()
+				}
+			}()
+		}
+	}
+	if d.cs.master == "ask" || d.cs.master == "autoask" {
+		sopts.Confirm = askpassConfirm(d.getenv, cfg.Host)
+	}
+	m.srv = mux.NewServer(h, sopts)
+	go m.srv.Serve(l)
+	go func() {
+		select {
+		case <-pc.Done():
+		case <-m.srv.Done():
+		}
+		m.end()
+	}()
+	if d.child != nil {
+		// A ControlPersist master: say it is listening, leave the
+		// terminal's session and its output, as ssh's daemon(3).
+		d.child.Write([]byte{'\n'})
+		d.child.Close()
+		syscall.Setsid()
+		if null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
+			for fd := 0; fd <= 2; fd++ {
+				unix.Dup2(int(null.Fd()), fd)
+			}
+			null.Close()
+		}
+		if d.cs.persist > 0 {
+			go func() {
+				if m.srv.WaitIdle(context.Background(), d.cs.persist) == nil {
+					d.log.Debug("ControlPersist timeout expired")
+					m.end()
+				}
+			}()
+		}
+	}
+	return m, nil
+}
+
+// masterConn is this process's own connection while it serves as master:
+// Close waits for the sessions of its clients, as ssh's master does.
+type masterConn struct {
+	*sshproxy.Conn
+	srv     *mux.Server
+	persist time.Duration
+	done    chan struct{}
+	once    sync.Once
+}
+
+func (m *masterConn) end() { m.once.Do(func() { close(m.done) }) }
+
+// Done is closed when the connection ends, the master is told to exit,
+// or (ControlPersist) it has been idle long enough.
+func (m *masterConn) Done() <-chan struct{} { return m.done }
+
+func (m *masterConn) Close() error {
+	select {
+	case <-m.done:
+	default:
+		// Our own session is over: wait for the clients' sessions.
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			select {
+			case <-m.done:
+			case <-m.Conn.Done():
+			}
+			cancel()
+		}()
+		m.srv.WaitIdle(ctx, 0)
+		cancel()
+	}
+	m.srv.Shutdown()
+	return m.Conn.Close()
+}
+
+// startPersistentMaster starts rssh again as a ControlPersist master (Go
+// cannot fork a running process, where ssh forks), waits until it listens,
+// and goes through it. Should the master fail first (authentication, say),
+// its error has been printed and this exits with its status.
+func (d *sharingDialer) startPersistentMaster(ctx context.Context, cfg *config.Config, opts session.DialOptions) (session.Conn, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("starting the ControlPersist master: %w", err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("starting the ControlPersist master: %w", err)
+	}
+	defer r.Close()
+	cmd := exec.Command(exe, d.args...)
+	cmd.Env = append(os.Environ(), muxMasterFDEnv+"=3")
+	cmd.ExtraFiles = []*os.File{w}
+	cmd.Stderr = d.stderr
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("starting the ControlPersist master: %w", err)
+	}
+	w.Close()
+	ready := make(chan bool, 1)
+	go func() {
+		b := make([]byte, 1)
+		n, _ := r.Read(b)
+		ready <- n == 1
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			cmd.Wait()
+			return nil, &exitError{code: cmd.ProcessState.ExitCode()}
+		}
+	case <-ctx.Done():
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, ctx.Err()
+	}
+	go cmd.Wait() // reaped if it ends while this one runs
+	conn, why, _ := d.useMaster(opts)
+	if conn == nil {
+		if why == nil {
+			why = errors.New("its socket is gone")
+		}
+		return nil, fmt.Errorf("the ControlPersist master: %w", why)
+	}
+	return conn, nil
+}
+
+// exitError is a failure already reported (by the master rssh started):
+// exit with its status, say nothing more.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return "" }
+
+// askpassConfirm is ask_permission: ControlMaster ask confirms each use of
+// the shared connection with SSH_ASKPASS; no askpass, no permission.
+func askpassConfirm(getenv func(string) string, host string) func(string) bool {
+	return func(prompt string) bool {
+		askpass := getenv("SSH_ASKPASS")
+		if askpass == "" {
+			askpass = "/usr/bin/ssh-askpass"
+		}
+		cmd := exec.Command(askpass, strings.TrimSpace(prompt)+" ("+host+")")
+		cmd.Env = append(os.Environ(), "SSH_ASKPASS_PROMPT=confirm")
+		out, err := cmd.Output()
+		if err != nil {
+			return false
+		}
+		a := strings.ToLower(strings.TrimSpace(string(out)))
+		return a == "" || a == "yes"
+	}
+}
+
+// takeMuxChild returns the pipe of a ControlPersist master rssh started,
+// nil in any other rssh, and takes the variable out of the environment.
+func takeMuxChild(getenv func(string) string) *os.File {
+	v := getenv(muxMasterFDEnv)
+	os.Unsetenv(muxMasterFDEnv)
+	if v != "3" {
+		return nil
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(3, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFIFO {
+		return nil
+	}
+	return os.NewFile(3, "rssh-mux-master")
+}
