@@ -52,10 +52,10 @@ type hostKeyUpdate struct {
 	port int
 
 	mu      sync.Mutex
-	decided bool // the first key exchange's host key check has run
-	trusted bool // ... and found the key in a user file, or the user confirmed it
-	seen    bool // the server has announced its keys
-	running sync.WaitGroup
+	decided bool          // the first key exchange's host key check has run
+	trusted bool          // ... and found the key in a user file, or the user confirmed it
+	seen    bool          // the server has announced its keys
+	running chan struct{} // closed when the update under way ends; nil before one starts
 }
 
 func (cl *Client) newHostKeyUpdate(cfg *config.Config) *hostKeyUpdate {
@@ -125,9 +125,12 @@ func (u *hostKeyUpdate) receive(c ssh.Conn, payload []byte) {
 		log.Debug("hostkey not known or explicitly trusted: disabling UpdateHostkeys")
 		return
 	}
-	u.running.Add(1)
+	done := make(chan struct{})
+	u.mu.Lock()
+	u.running = done
+	u.mu.Unlock()
 	crash.Go(func() {
-		defer u.running.Done()
+		defer close(done)
 		u.update(c, payload)
 	})
 }
@@ -137,11 +140,12 @@ func (u *hostKeyUpdate) wait(d time.Duration) {
 	if u == nil {
 		return
 	}
-	done := make(chan struct{})
-	go func() {
-		u.running.Wait()
-		close(done)
-	}()
+	u.mu.Lock()
+	done := u.running
+	u.mu.Unlock()
+	if done == nil {
+		return
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
