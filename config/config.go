@@ -234,6 +234,10 @@ type Config struct {
 
 	LogLevel string // QUIET FATAL ERROR INFO VERBOSE DEBUG1 DEBUG2 DEBUG3
 
+	// UpdateHostKeys is "yes", "no" or "ask" as ssh ends up with it (its
+	// default and its turning "ask" off), as -G prints it.
+	UpdateHostKeys string
+
 	keyAlias string          // %k: HostKeyAlias or Host
 	toks     tokens          // the client %-tokens, for commands expanded at use
 	set      map[string]bool // algorithm keywords the user set

@@ -535,6 +535,7 @@ func (c *Config) fill(o *options) {
 	c.ConnectionAttempts = o.connAttempts
 	c.BatchMode = o.batchMode == 1
 	c.HashKnownHosts = o.hashKnownHosts == 1
+	c.UpdateHostKeys = o.updateHostKeys()
 	c.RequireEnv = o.requireEnv == 1
 	c.ForwardSecrets = o.forwardSecrets == 1
 	c.SecretConfirm = o.secretConfirm == 1

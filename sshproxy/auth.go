@@ -71,18 +71,21 @@ func (cl *Client) authMethods(cfg *config.Config, tap *kexTap) ([]ssh.AuthMethod
 	}
 	var methods []ssh.AuthMethod
 	var signers []ssh.Signer
+	var offered []ssh.PublicKey // the keys behind signers, index for index
+	noted := &lastSigned{index: -1}
 	for _, id := range ids {
-		s := acceptedSigner(guardSigner(id.signer), cfg.PubkeyAcceptedAlgorithms)
+		s := acceptedSigner(guardSigner(noted.wrap(id.signer, len(signers))), cfg.PubkeyAcceptedAlgorithms)
 		if s == nil {
 			cl.Log.Debug(fmt.Sprintf("Skipping %s key %s - corresponding algo not in PubkeyAcceptedAlgorithms",
 				id.signer.PublicKey().Type(), id.source))
 			continue
 		}
 		signers = append(signers, s)
+		offered = append(offered, id.signer.PublicKey())
 		cl.Log.Debug("will offer public key", "key", fingerprint(id.signer.PublicKey()), "from", id.source)
 	}
 	if cfg.PubkeyAuthentication && len(signers) > 0 {
-		methods = append(methods, ssh.PublicKeys(signers...))
+		methods = append(methods, cl.publicKeys(signers, offered, noted))
 	}
 	if !cfg.BatchMode && cl.Prompt != nil {
 		tries := max(cfg.NumberOfPasswordPrompts, 1)
@@ -122,7 +125,8 @@ func (cl *Client) identities(cfg *config.Config, closers *[]io.Closer, tap *kexT
 	type fileKey struct {
 		path   string
 		pub    ssh.PublicKey
-		signer ssh.Signer // nil until needed for an encrypted key
+		signer ssh.Signer       // nil until needed for an encrypted key
+		cert   *ssh.Certificate // PATH.pub when it certifies pub
 	}
 	var files []*fileKey
 	for _, path := range cfg.IdentityFiles {
@@ -133,7 +137,11 @@ func (cl *Client) identities(cfg *config.Config, closers *[]io.Closer, tap *kexT
 				// (held by the agent alone), PATH.pub still names the key.
 				if pb, perr := readBounded(path + ".pub"); perr == nil {
 					if k, _, _, _, kerr := ssh.ParseAuthorizedKey(pb); kerr == nil {
-						files = append(files, &fileKey{path: path, pub: k})
+						f := &fileKey{path: path, pub: k}
+						if c, ok := k.(*ssh.Certificate); ok {
+							f.pub, f.cert = c.Key, c
+						}
+						files = append(files, f)
 						continue
 					}
 				}
@@ -142,7 +150,18 @@ func (cl *Client) identities(cfg *config.Config, closers *[]io.Closer, tap *kexT
 			}
 			return nil, err
 		}
-		files = append(files, &fileKey{path: path, pub: pub, signer: signer})
+		files = append(files, &fileKey{path: path, pub: pub, signer: signer, cert: pubCertificate(path, pub)})
+	}
+	// An identity whose PATH.pub is a certificate is that certificate, as
+	// ssh reads an identity's public half from PATH.pub (sshkey_load_public)
+	// and signs a certificate with the private key beside it.
+	asIdentity := func(f *fileKey, s ssh.Signer, source string) identity {
+		if f != nil && f.cert != nil {
+			if cs, err := ssh.NewCertSigner(f.cert, s); err == nil {
+				return identity{signer: cs, source: f.path}
+			}
+		}
+		return identity{signer: s, source: source}
 	}
 	certs := cl.loadCertificates(cfg)
 
@@ -167,18 +186,18 @@ func (cl *Client) identities(cfg *config.Config, closers *[]io.Closer, tap *kexT
 			binder := &agentBinder{agent: ag, tap: tap, log: cl.Log}
 			for _, s := range signers {
 				s = &boundSigner{Signer: s, binder: binder}
-				matched := false
+				var matched *fileKey
 				for i, f := range files {
 					if bytes.Equal(f.pub.Marshal(), s.PublicKey().Marshal()) {
 						// The agent's copy needs no passphrase.
 						files = append(files[:i], files[i+1:]...)
-						matched = true
+						matched = f
 						break
 					}
 				}
 				switch {
-				case matched || certs.matches(s.PublicKey()):
-					preferred = append(preferred, identity{signer: s, source: "agent"})
+				case matched != nil || certs.matches(s.PublicKey()):
+					preferred = append(preferred, asIdentity(matched, s, "agent"))
 				case !cfg.IdentitiesOnly:
 					others = append(others, identity{signer: s, source: "agent"})
 				}
@@ -191,7 +210,7 @@ func (cl *Client) identities(cfg *config.Config, closers *[]io.Closer, tap *kexT
 			cl.Log.Debug("identity file is a public key the agent does not hold", "file", f.path)
 			continue
 		}
-		out = append(out, identity{signer: f.signer, source: f.path})
+		out = append(out, asIdentity(f, f.signer, f.path))
 	}
 	// Certificates go first for the key they certify, as OpenSSH offers them.
 	var withCerts []identity
@@ -205,6 +224,23 @@ func (cl *Client) identities(cfg *config.Config, closers *[]io.Closer, tap *kexT
 		withCerts = append(withCerts, id)
 	}
 	return withCerts, nil
+}
+
+// pubCertificate is PATH.pub when it holds a certificate of pub, else nil.
+func pubCertificate(path string, pub ssh.PublicKey) *ssh.Certificate {
+	b, err := readBounded(path + ".pub")
+	if err != nil {
+		return nil
+	}
+	k, _, _, _, err := ssh.ParseAuthorizedKey(b)
+	if err != nil {
+		return nil
+	}
+	c, ok := k.(*ssh.Certificate)
+	if !ok || !bytes.Equal(c.Key.Marshal(), pub.Marshal()) {
+		return nil
+	}
+	return c
 }
 
 type certFile struct {

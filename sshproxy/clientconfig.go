@@ -24,8 +24,9 @@ const Version = "SSH-2.0-rssh_0.1"
 // for ciphers, which costs less CPU than OpenSSH 9.2's defaults and is no
 // weaker. The returned func closes what authentication needed (the agent).
 // tap, when not nil, watches the key exchange for the agent's session-bind.
-func (cl *Client) clientConfig(cfg *config.Config, tap *kexTap) (*ssh.ClientConfig, func(), error) {
-	cb, hostAlgos, err := cl.hostKeyPolicy(cfg)
+// upd, when not nil, is the connection's UpdateHostKeys state.
+func (cl *Client) clientConfig(cfg *config.Config, tap *kexTap, upd *hostKeyUpdate) (*ssh.ClientConfig, func(), error) {
+	cb, hostAlgos, err := cl.hostKeyPolicy(cfg, upd)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -58,6 +58,8 @@ type Conn struct {
 
 	kex    *kexTap // the first key exchange, for agent session-bind
 	kexLog *slog.Logger
+
+	hostKeys *hostKeyUpdate // UpdateHostKeys; nil for a Conn made in tests
 }
 
 func newConn(c *ssh.Client, cfg *config.Config) *Conn {
@@ -71,6 +73,8 @@ func newConn(c *ssh.Client, cfg *config.Config) *Conn {
 
 // Close closes the connection and the hops or proxy command under it.
 func (c *Conn) Close() error {
+	// An UpdateHostKeys proof under way is answered at once: let it land.
+	c.hostKeys.wait(hostKeysWait)
 	c.closing.Store(true)
 	return c.shutdown()
 }
@@ -441,7 +445,8 @@ func (pipeAddr) String() string  { return "proxy-command" }
 // covers the banner exchange.
 func (cl *Client) handshake(ctx context.Context, conn net.Conn, cfg *config.Config) (*Conn, error) {
 	tap := newKexTap(conn)
-	cc, cleanup, err := cl.clientConfig(cfg, tap)
+	upd := cl.newHostKeyUpdate(cfg)
+	cc, cleanup, err := cl.clientConfig(cfg, tap, upd)
 	if err != nil {
 		return nil, err
 	}
@@ -486,7 +491,8 @@ func (cl *Client) handshake(ctx context.Context, conn net.Conn, cfg *config.Conf
 		return nil, classifyHandshakeError(r.err, cfg)
 	}
 	afterKex(r.c)
-	c := newConn(ssh.NewClient(r.c, r.chans, r.reqs), cfg)
+	c := newConn(ssh.NewClient(r.c, r.chans, upd.filter(r.c, r.reqs)), cfg)
 	c.kex, c.kexLog = tap, cl.Log
+	c.hostKeys = upd
 	return c, nil
 }

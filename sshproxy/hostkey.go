@@ -44,7 +44,10 @@ func displayName(name string, port int) string {
 // those known for this host first. Without that ordering x/crypto picks its
 // own preferred algorithm and a host known only by, say, its ECDSA key looks
 // like a changed key.
-func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []string, error) {
+//
+// upd, when not nil, learns whether the first host key was trusted enough
+// for UpdateHostKeys.
+func (cl *Client) hostKeyPolicy(cfg *config.Config, upd *hostKeyUpdate) (ssh.HostKeyCallback, []string, error) {
 	files := append(slices.Clone(cfg.UserKnownHostsFiles), cfg.GlobalKnownHostsFiles...)
 	db, err := hostkeys.Load(files...)
 	if err != nil {
@@ -88,6 +91,7 @@ func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []stri
 		switch res.Status {
 		case hostkeys.Known:
 			cl.Log.Debug("host key verified", "host", shown, "key", fingerprint(key))
+			upd.noteHostKey(upd.knownInUserFile(res))
 			return nil
 		case hostkeys.Revoked:
 			return &HostKeyError{
@@ -145,6 +149,7 @@ func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []stri
 				switch {
 				case strings.EqualFold(answer, "yes"), answer == fingerprint(key):
 					mode = "accept-new"
+					upd.noteHostKey(true) // explicitly confirmed
 				default:
 					return &HostKeyError{Msg: "host key verification failed"}
 				}
@@ -158,6 +163,7 @@ func (cl *Client) hostKeyPolicy(cfg *config.Config) (ssh.HostKeyCallback, []stri
 					fingerprint(key), cfg.UserKnownHostsFiles[0]),
 			}
 		}
+		upd.noteHostKey(false) // accepted as new without asking: not trusted to update
 		// accept-new and no both record the key, as OpenSSH does.
 		if cfg.UserKnownHostsFiles[0] == "/dev/null" {
 			return nil

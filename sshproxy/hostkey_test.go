@@ -33,7 +33,7 @@ func TestHostKeyPolicyWithoutUserFile(t *testing.T) {
 	for _, globals := range [][]string{nil, {global}} {
 		for _, mode := range []string{"yes", "accept-new", "no", "ask"} {
 			cfg := &config.Config{Hostname: "h.example", Port: 2222, StrictHostKeyChecking: mode, GlobalKnownHostsFiles: globals}
-			cb, _, err := cl.hostKeyPolicy(cfg)
+			cb, _, err := cl.hostKeyPolicy(cfg, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -88,19 +88,19 @@ func query(name string) ([]string, error) {
 	case "compression":
 		return []string{"none"}, nil // x/crypto does no compression
 	case "key":
-		return keys, nil
+		return sshKeyOrder(keys), nil
 	case "key-plain":
-		return filter(keys, func(a string) bool { return !isCert(a) }), nil
+		return sshKeyOrder(filter(keys, func(a string) bool { return !isCert(a) })), nil
 	case "key-cert":
-		return filter(keys, isCert), nil
+		return sshKeyOrder(filter(keys, isCert)), nil
 	case "key-sig":
-		return keySig, nil
+		return sshKeyOrder(keySig), nil
 	case "hostkeyalgorithms":
 		return supported.HostKeys, nil
 	case "pubkeyacceptedalgorithms", "pubkeyacceptedkeytypes":
 		return supported.PublicKeyAuths, nil
 	case "sig":
-		return filter(keySig, func(a string) bool { return !isCert(a) }), nil
+		return sshKeyOrder(filter(keySig, func(a string) bool { return !isCert(a) })), nil
 	case "protocol-version":
 		return []string{"2"}, nil
 	case "help":
@@ -120,4 +120,36 @@ func runQuery(name string, std stdio) int {
 		fmt.Fprintln(std.out, a)
 	}
 	return 0
+}
+
+// opensshKeyOrder is OpenSSH 9.2's key type table (sshkey.c keyimpls), the
+// order its -Q key, key-plain, key-cert, key-sig and sig answers follow.
+// Scripts take the first of them as the preferred type (OpenSSH's own
+// hostkey-rotate test makes ed25519 its primary host key that way).
+var opensshKeyOrder = []string{
+	"ssh-ed25519", "ssh-ed25519-cert-v01@openssh.com",
+	"sk-ssh-ed25519@openssh.com", "sk-ssh-ed25519-cert-v01@openssh.com",
+	"ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+	"ecdsa-sha2-nistp384", "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+	"ecdsa-sha2-nistp521", "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+	"sk-ecdsa-sha2-nistp256@openssh.com", "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com",
+	"webauthn-sk-ecdsa-sha2-nistp256@openssh.com",
+	"ssh-dss", "ssh-dss-cert-v01@openssh.com",
+	"ssh-rsa", "ssh-rsa-cert-v01@openssh.com",
+	"rsa-sha2-256", "rsa-sha2-256-cert-v01@openssh.com",
+	"rsa-sha2-512", "rsa-sha2-512-cert-v01@openssh.com",
+}
+
+// sshKeyOrder sorts key type names into OpenSSH's table order, names it
+// does not know last in their own order.
+func sshKeyOrder(names []string) []string {
+	rank := func(a string) int {
+		if i := slices.Index(opensshKeyOrder, a); i >= 0 {
+			return i
+		}
+		return len(opensshKeyOrder)
+	}
+	out := slices.Clone(names)
+	slices.SortStableFunc(out, func(a, b string) int { return rank(a) - rank(b) })
+	return out
 }
