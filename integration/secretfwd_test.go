@@ -187,3 +187,21 @@ func TestForwardSecretsProxyJump(t *testing.T) {
 		t.Fatalf("through ProxyJump: %s", r)
 	}
 }
+
+// Connection sharing: a session with secret forwarding never goes through
+// a master (the master would push its token); it connects directly.
+func TestForwardSecretsNotShared(t *testing.T) {
+	w := newFwdWorld(t, "")
+	sock := filepath.Join(sockDir(t), "prod")
+	_, mlog, exited := w.background(rsshBin, "-F", w.config, "-o", "RsshForwardSecrets=no", "-M", "-S", sock, "-N", "prod")
+	waitSock(t, sock, exited, mlog)
+	logins := func() int { return strings.Count(w.sshd.Log(), "Accepted publickey") }
+	before := logins()
+	r := w.rssh(nil, "-v", "-S", sock, "prod", w.remoteRead(fwdRef)+`; printf '|%s' "${OP_SERVICE_ACCOUNT_TOKEN:-none}"`)
+	if r.code != 0 || r.stdout != fwdValue+"|none" {
+		t.Fatalf("forwarded read with a master up: %s", r)
+	}
+	if !strings.Contains(r.stderr, "secret forwarding (RsshForwardSecrets) needs its own") || logins() != before+1 {
+		t.Errorf("did not connect directly past the master (%d logins, %d before):\n%s", logins(), before, r.stderr)
+	}
+}
