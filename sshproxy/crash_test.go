@@ -75,11 +75,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-type answerPrompt struct{}
-
-func (answerPrompt) Secret(string) (string, error)  { return "secret", nil }
-func (answerPrompt) Confirm(string) (string, error) { return "yes", nil }
-
 // connectAndServe connects a Client to an in-process x/crypto server that
 // makes rssh reach the callback kind: it sends a banner, asks for a public
 // key, a password or keyboard-interactive answers, opens an agent channel
