@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/rssh/rssh/internal/sockdir"
 )
 
 // ErrAlreadyRunning is returned (wrapped) by Serve when something already
@@ -92,24 +94,6 @@ func makeSocket(path string) (*net.UnixListener, error) {
 	return l, nil
 }
 
-// checkDir refuses a socket directory that another user could write to
-// (unless sticky, as /tmp is) or that belongs to someone other than the
-// bridge's user or root: either could replace the socket with their own.
-func checkDir(dir string) error {
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return err
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory", dir)
-	}
-	if fi.Mode()&0o022 != 0 && fi.Mode()&os.ModeSticky == 0 {
-		return fmt.Errorf("directory %s is writable by other users (mode %v)", dir, fi.Mode().Perm())
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		if uid := uint32(os.Getuid()); st.Uid != uid && st.Uid != 0 {
-			return fmt.Errorf("directory %s belongs to uid %d, not to uid %d or root", dir, st.Uid, uid)
-		}
-	}
-	return nil
-}
+// checkDir is sockdir.Check: a directory only this user or root can
+// write to.
+func checkDir(dir string) error { return sockdir.Check(dir, false) }

@@ -405,6 +405,11 @@ var (
 	unitRE    = regexp.MustCompile(`(?i)(\d+)\s*(h|m|s)`)
 )
 
+// RetryAfter is how long 1Password's rate-limit message asks to wait
+// ("retry in 58 minutes", "try again in 1 hour 5 minutes"); 0 when it says
+// nothing. The secret commands read op's errors with it too.
+func RetryAfter(msg string) time.Duration { return retryInDuration(retryInPhrase(msg)) }
+
 func retryInPhrase(msg string) string {
 	m := retryInRE.FindStringSubmatch(msg)
 	if m == nil {

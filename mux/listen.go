@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rssh/rssh/internal/sockdir"
 )
 
 // sunPathLen is sizeof(sockaddr_un.sun_path) here.
@@ -162,27 +164,9 @@ func RemoveStale(path string) (bool, error) {
 	return true, nil
 }
 
-// checkDir refuses a directory that another user could write to (unless
-// sticky, as /tmp is) or that belongs to someone other than this user or
-// root: either could swap the socket for their own.
-func checkDir(dir string) error {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return err
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory", dir)
-	}
-	if fi.Mode()&0o022 != 0 && fi.Mode()&os.ModeSticky == 0 {
-		return fmt.Errorf("directory %s is writable by other users (mode %v)", dir, fi.Mode().Perm())
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		if uid := uint32(os.Getuid()); st.Uid != uid && st.Uid != 0 {
-			return fmt.Errorf("directory %s belongs to uid %d, not to uid %d or root", dir, st.Uid, uid)
-		}
-	}
-	return nil
-}
+// checkDir is sockdir.Check: a directory only this user or root can
+// write to.
+func checkDir(dir string) error { return sockdir.Check(dir, true) }
 
 func randomName(n int) string {
 	const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

@@ -7,10 +7,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rssh/rssh/envmap"
 )
 
-// Kinds of resolution failure, for errors.Is: a caller that retries (fetch)
-// retries ErrTransient and ErrRateLimited and nothing else.
+// Kinds of resolution failure, for errors.Is. fetch retries every failure
+// but ErrNotFound, ErrAuth, ErrNoBackend and a bad reference: an op failure
+// rssh does not recognise may well be the network at boot.
 var (
 	ErrNotFound    = errors.New("not found")          // no such vault, item, section or field
 	ErrAuth        = errors.New("not authorized")     // the token is invalid, revoked or lacks access
@@ -107,7 +110,7 @@ func classifyOp(what string, refs []string, stderr string, fallback error) *Erro
 	switch {
 	case has("(429)", "too many requests", "rate limit"):
 		e.Kind = ErrRateLimited
-		e.RetryIn = retryIn(msg)
+		e.RetryIn = envmap.RetryAfter(msg)
 		e.Msg = fmt.Sprintf("%s: 1Password is rate-limiting this service account: %s", what, msg)
 		e.Hint = "wait until the limit resets; many reads at once are one request with `rssh secret inject` or a batch"
 	case has("isn't a vault", "isn't an item", "isn't a field", "isn't a section", "could not find", "not found", "no item", "no field", "no vault", "does not have a field"):
@@ -133,33 +136,4 @@ func classifyOp(what string, refs []string, stderr string, fallback error) *Erro
 		}
 	}
 	return e
-}
-
-var (
-	retryInRE = regexp.MustCompile(`(?i)(?:retry|try again) in ((?:\d+\s*(?:hours?|hrs?|minutes?|mins?|seconds?|secs?|h|m|s)\b[\s,]*(?:and\s+)?)+)`)
-	unitRE    = regexp.MustCompile(`(?i)(\d+)\s*(h|m|s)`)
-)
-
-// retryIn reads "retry in 58 minutes" / "try again in 1 hour 5 minutes".
-func retryIn(msg string) time.Duration {
-	m := retryInRE.FindStringSubmatch(msg)
-	if m == nil {
-		return 0
-	}
-	var d time.Duration
-	for _, u := range unitRE.FindAllStringSubmatch(m[1], -1) {
-		n, err := strconv.Atoi(u[1])
-		if err != nil {
-			continue
-		}
-		switch strings.ToLower(u[2]) {
-		case "h":
-			d += time.Duration(n) * time.Hour
-		case "m":
-			d += time.Duration(n) * time.Minute
-		case "s":
-			d += time.Duration(n) * time.Second
-		}
-	}
-	return d
 }
