@@ -205,3 +205,24 @@ func TestForwardSecretsNotShared(t *testing.T) {
 		t.Errorf("did not connect directly past the master (%d logins, %d before):\n%s", logins(), before, r.stderr)
 	}
 }
+
+// RsshSecretConfirm: the laptop asks (here through SSH_ASKPASS, as ssh's
+// confirmations) before the first read of each reference, once per
+// reference; a "no" is a refusal the remote side sees.
+func TestForwardSecretsConfirm(t *testing.T) {
+	w := newFwdWorld(t, "\n\tRsshSecretConfirm yes")
+	asked := filepath.Join(w.dir, "asked")
+	askpass := w.writeFile("askpass", "#!/bin/sh\nprintf '%s|%s\\n' \"$SSH_ASKPASS_PROMPT\" \"$1\" >> "+testenv.ShQuote(asked)+
+		"\ncase \"$1\" in *GitHub*) exit 0 ;; esac\nexit 1\n")
+	os.Chmod(askpass, 0o755)
+	w.env = append(w.env, "SSH_ASKPASS="+askpass, "SSH_ASKPASS_REQUIRE=force")
+	r := w.rssh(nil, "prod", w.remoteRead(fwdRef)+"; "+w.remoteRead(fwdRef)+"; "+w.remoteRead("op://SA - production/AWS/key"))
+	if r.code == 0 || r.stdout != fwdValue+fwdValue || !strings.Contains(r.stderr, "op://SA - production/AWS/key: refused by the laptop: declined on the laptop") {
+		t.Fatalf("confirmed and declined reads: %s", r)
+	}
+	b, _ := os.ReadFile(asked)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "confirm|Allow ") || !strings.Contains(lines[0], fwdRef) || !strings.Contains(lines[1], "AWS/key") {
+		t.Errorf("askpass asked %q, want once for each reference", lines)
+	}
+}
