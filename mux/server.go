@@ -255,7 +255,6 @@ func (s *Server) addActive(n int) {
 func (s *Server) Shutdown() { s.shutdown(nil) }
 
 func (s *Server) shutdown(keep *serverConn) {
-	s.doneOnce.Do(func() { close(s.done) })
 	s.mu.Lock()
 	l := s.l
 	s.l = nil
@@ -266,9 +265,12 @@ func (s *Server) shutdown(keep *serverConn) {
 		}
 	}
 	s.mu.Unlock()
+	// The socket goes before done is closed: a waiter on Done may end the
+	// process at once, and must not leave the socket behind.
 	if l != nil {
 		l.Close()
 	}
+	s.doneOnce.Do(func() { close(s.done) })
 	for _, c := range conns {
 		c.abandon()
 	}
