@@ -154,6 +154,11 @@ func TestInteractiveShell(t *testing.T) {
 	// ^C reaches the remote's foreground job, not rssh.
 	p.send("sleep 30; echo not-''interrupted\r")
 	p.expect("sleep 30; echo not-''interrupted\r\n", 10*time.Second)
+	// The echo is the terminal's, before the shell has run anything: wait
+	// for the sleep itself, so ^C finds it (under load the shell lags).
+	if !pollUntil(10*time.Second, func() bool { return sleepRunning("30") }) {
+		t.Fatalf("the remote sleep never started; terminal shows %q", p.out.String())
+	}
 	prompts := strings.Count(p.out.String(), "rssh$ ")
 	p.send("\x03")
 	if !pollUntil(10*time.Second, func() bool { return strings.Count(p.out.String(), "rssh$ ") > prompts }) {
@@ -271,4 +276,17 @@ func TestTerminalRestoredOnSignalAndLoss(t *testing.T) {
 		p.expect("rssh: connection to 127.0.0.1 port", time.Second)
 		p.termiosUnchanged()
 	})
+}
+
+// sleepRunning reports whether a `sleep ARG` process runs on this machine
+// (the test's sshd is local).
+func sleepRunning(arg string) bool {
+	want := "sleep\x00" + arg + "\x00"
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil && string(b) == want {
+			return true
+		}
+	}
+	return false
 }
