@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/rssh/rssh/internal/testenv"
@@ -99,14 +98,14 @@ func run(tb *testenv.Standalone, runs int) error {
 	}
 	names := []string{"rssh -S (rssh master)", "ssh -S (OpenSSH master)", "ssh -S (rssh master)", "rssh -S (OpenSSH master)"}
 	for _, name := range names {
-		fmt.Printf("  %-28s median %s\n", name, ms(median(shared[name])))
+		fmt.Printf("  %-28s median %s\n", name, ms(testenv.Median(shared[name])))
 	}
 	for _, name := range []string{"rssh, creating the master", "rssh, plain connect"} {
-		fmt.Printf("  %-28s median %s\n", name, ms(median(first[name])))
+		fmt.Printf("  %-28s median %s\n", name, ms(testenv.Median(first[name])))
 	}
-	mine, theirs := median(shared[names[0]]), median(shared[names[1]])
+	mine, theirs := testenv.Median(shared[names[0]]), testenv.Median(shared[names[1]])
 	ratio := float64(mine) / float64(theirs)
-	fr := float64(median(first["rssh, creating the master"])) / float64(median(first["rssh, plain connect"]))
+	fr := float64(testenv.Median(first["rssh, creating the master"])) / float64(testenv.Median(first["rssh, plain connect"]))
 	fmt.Printf("\nrepeat HOST true through its master: rssh %s vs ssh %s, ratio %.2f (targets: <= 15 ms, <= 0.70) %s\n",
 		ms(mine), ms(theirs), ratio, verdict(mine <= 15*time.Millisecond && ratio <= 0.7))
 	fmt.Printf("first, master-creating run vs plain rssh connect: ratio %.2f (target: no slower) %s\n", fr, verdict(fr <= 1.05))
@@ -128,15 +127,6 @@ func timeRun(argv []string) (time.Duration, error) {
 		return 0, fmt.Errorf("%v: %s", err, out)
 	}
 	return time.Since(start), nil
-}
-
-func median(xs []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), xs...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	if len(s) == 0 {
-		return 0
-	}
-	return s[len(s)/2]
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }

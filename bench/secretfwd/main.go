@@ -23,7 +23,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -113,20 +112,14 @@ func run(tb *testenv.Standalone, n int) error {
 		direct = append(direct, time.Since(start))
 	}
 
-	warm := median(fwd[1:])
-	d := median(direct)
+	warm := testenv.Median(fwd[1:])
+	d := testenv.Median(direct)
 	fmt.Printf("%-44s %10s\n", "`rssh secret read`", "median")
 	fmt.Printf("%-44s %10s\n", "forwarded, first read of the session", ms(fwd[0]))
 	fmt.Printf("%-44s %10s\n", "forwarded, warm (cached on the laptop)", ms(warm))
 	fmt.Printf("%-44s %10s\n", "direct, token in the environment (fake op)", ms(d))
 	fmt.Printf("%-44s %10.2f\n", "ratio forwarded warm / direct", float64(warm)/float64(d))
 	return nil
-}
-
-func median(xs []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), xs...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
