@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/term"
+
+	"github.com/rssh/rssh/sshproxy"
 )
 
 // confirmer asks a yes/no question the way ssh asks its confirmations
@@ -38,13 +39,10 @@ func confirmer(getenv func(string) string, stdin *os.File) func(string) (bool, e
 		if stdinTTY {
 			return false, errors.New("the terminal is the session's: set SSH_ASKPASS (with SSH_ASKPASS_REQUIRE=force without a display) to be asked")
 		}
-		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+		line, err := sshproxy.TTYPrompter{}.Confirm(question + " (yes/no) ")
 		if err != nil {
 			return false, errors.New("no terminal and no SSH_ASKPASS to ask on")
 		}
-		defer tty.Close()
-		fmt.Fprintf(tty, "%s (yes/no) ", question)
-		line, _ := bufio.NewReader(tty).ReadString('\n')
 		return strings.EqualFold(strings.TrimSpace(line), "yes"), nil
 	}
 }
