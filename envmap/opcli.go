@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -327,7 +328,7 @@ func splitRef(ref string) (vault, item, field string) {
 }
 
 // op prefixes its errors with "[ERROR] 2023/06/26 11:55:32 ".
-var opErrPrefix = regexp.MustCompile(`^\[ERROR\] \d{4}/\d\d/\d\d \d\d:\d\d:\d\d `)
+var opErrPrefix = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\[ERROR\] \d{4}/\d\d/\d\d \d\d:\d\d:\d\d `) })
 
 // opMessage is op's last non-empty stderr line without its prefix.
 func opMessage(stderr string) string {
@@ -335,7 +336,7 @@ func opMessage(stderr string) string {
 	for i := len(lines) - 1; i >= 0; i-- {
 		if l := strings.TrimSpace(lines[i]); l != "" {
 			// Our messages end without a period; op's do.
-			return strings.TrimRight(opErrPrefix.ReplaceAllString(l, ""), ". ")
+			return strings.TrimRight(opErrPrefix().ReplaceAllString(l, ""), ". ")
 		}
 	}
 	return ""
@@ -401,8 +402,10 @@ func classify(ref string, werr error, stderr string) error {
 
 // retryIn matches "retry in 58 minutes", "try again in 1 hour 5 minutes".
 var (
-	retryInRE = regexp.MustCompile(`(?i)(?:retry|try again) in ((?:\d+\s*(?:hours?|hrs?|minutes?|mins?|seconds?|secs?|h|m|s)\b[\s,]*(?:and\s+)?)+)`)
-	unitRE    = regexp.MustCompile(`(?i)(\d+)\s*(h|m|s)`)
+	retryInRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)(?:retry|try again) in ((?:\d+\s*(?:hours?|hrs?|minutes?|mins?|seconds?|secs?|h|m|s)\b[\s,]*(?:and\s+)?)+)`)
+	})
+	unitRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)(\d+)\s*(h|m|s)`) })
 )
 
 // RetryAfter is how long 1Password's rate-limit message asks to wait
@@ -411,7 +414,7 @@ var (
 func RetryAfter(msg string) time.Duration { return retryInDuration(retryInPhrase(msg)) }
 
 func retryInPhrase(msg string) string {
-	m := retryInRE.FindStringSubmatch(msg)
+	m := retryInRE().FindStringSubmatch(msg)
 	if m == nil {
 		return ""
 	}
@@ -420,7 +423,7 @@ func retryInPhrase(msg string) string {
 
 func retryInDuration(phrase string) time.Duration {
 	var d time.Duration
-	for _, m := range unitRE.FindAllStringSubmatch(phrase, -1) {
+	for _, m := range unitRE().FindAllStringSubmatch(phrase, -1) {
 		n, err := strconv.Atoi(m[1])
 		if err != nil {
 			continue

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rssh/rssh/envmap"
@@ -65,14 +66,14 @@ func joinErrors(errs []*Error) *Error {
 }
 
 // op prefixes its errors with "[ERROR] 2023/06/26 11:55:32 ".
-var opErrPrefix = regexp.MustCompile(`^\[ERROR\] \d{4}/\d\d/\d\d \d\d:\d\d:\d\d `)
+var opErrPrefix = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\[ERROR\] \d{4}/\d\d/\d\d \d\d:\d\d:\d\d `) })
 
 // opMessage is op's last non-empty stderr line without its prefix or
 // final period, with control characters dropped and its length capped.
 func opMessage(stderr string) string {
 	lines := strings.Split(strings.TrimSpace(stderr), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
-		l := strings.TrimSpace(opErrPrefix.ReplaceAllString(strings.TrimSpace(lines[i]), ""))
+		l := strings.TrimSpace(opErrPrefix().ReplaceAllString(strings.TrimSpace(lines[i]), ""))
 		if l == "" {
 			continue
 		}

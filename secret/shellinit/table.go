@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // EnvVar is the session's environment (development, staging, …), which
@@ -57,8 +58,8 @@ const (
 )
 
 var (
-	toolRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.+-]*$`)
-	varRe  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	toolRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.+-]*$`) })
+	varRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 )
 
 // Names a wrapper must not take: the words the wrappers themselves use, and
@@ -186,7 +187,7 @@ func checkTool(s string) error {
 	switch {
 	case len(s) > maxNameBytes:
 		return fmt.Errorf("tool name longer than %d bytes", maxNameBytes)
-	case !toolRe.MatchString(s):
+	case !toolRe().MatchString(s):
 		return fmt.Errorf("tool name %q: want letters, digits and _ . + - (not first)", s)
 	case reservedTools[s]:
 		return fmt.Errorf("tool name %q: the wrappers use that word themselves", s)
@@ -198,7 +199,7 @@ func checkVar(s string) error {
 	switch {
 	case len(s) > maxNameBytes:
 		return fmt.Errorf("variable name longer than %d bytes", maxNameBytes)
-	case !varRe.MatchString(s):
+	case !varRe().MatchString(s):
 		return fmt.Errorf("variable name %q: want letters, digits and _, not starting with a digit", s)
 	case reservedVars[s] || strings.HasPrefix(s, "__rssh"):
 		return fmt.Errorf("variable %s: a wrapper may not set it", s)

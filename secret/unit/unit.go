@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Credential is the credential ID rssh reads the token from:
@@ -61,16 +62,18 @@ const (
 )
 
 var (
-	nameRe  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
-	keyRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	unitRe  = regexp.MustCompile(`^[A-Za-z0-9:_.\\@-]+\.(service|target|socket|timer|path|mount)$`)
-	modeRe  = regexp.MustCompile(`^0?[0-7]{3}$`)
-	ownerRe = regexp.MustCompile(`^[a-z_][a-z0-9_-]*[$]?(:[a-z_][a-z0-9_-]*[$]?)?$`)
+	nameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`) })
+	keyRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
+	unitRe = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[A-Za-z0-9:_.\\@-]+\.(service|target|socket|timer|path|mount)$`)
+	})
+	modeRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^0?[0-7]{3}$`) })
+	ownerRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z_][a-z0-9_-]*[$]?(:[a-z_][a-z0-9_-]*[$]?)?$`) })
 )
 
 // Fill sets the defaults and checks the spec.
 func (s *Spec) Fill() error {
-	if !nameRe.MatchString(s.Name) || len(s.Name) > 100 {
+	if !nameRe().MatchString(s.Name) || len(s.Name) > 100 {
 		return fmt.Errorf("name %q: want letters, digits and _ . - (not first)", s.Name)
 	}
 	if len(s.Secrets) == 0 && len(s.Templates) == 0 {
@@ -111,15 +114,15 @@ func (s *Spec) Fill() error {
 	if s.Attempts < 1 || s.RestartSec < 1 || s.TimeoutStartSec < 1 {
 		return errors.New("--attempts, --restart-sec and --timeout-start-sec must be positive")
 	}
-	if !modeRe.MatchString(s.FileMode) {
+	if !modeRe().MatchString(s.FileMode) {
 		return fmt.Errorf("--file-mode %q: want an octal mode such as 0400", s.FileMode)
 	}
-	if s.Owner != "" && !ownerRe.MatchString(s.Owner) {
+	if s.Owner != "" && !ownerRe().MatchString(s.Owner) {
 		return fmt.Errorf("--owner %q: want USER or USER:GROUP", s.Owner)
 	}
 	seen := map[string]bool{}
 	for _, sec := range s.Secrets {
-		if !keyRe.MatchString(sec.Key) {
+		if !keyRe().MatchString(sec.Key) {
 			return fmt.Errorf("%s: want a variable name (letters, digits, _)", sec.Key)
 		}
 		if seen[sec.Key] {
@@ -132,7 +135,7 @@ func (s *Spec) Fill() error {
 	}
 	seen = map[string]bool{}
 	for _, t := range s.Templates {
-		if !nameRe.MatchString(t.Name) || seen[t.Name] {
+		if !nameRe().MatchString(t.Name) || seen[t.Name] {
 			return fmt.Errorf("template %q: want a file name, given once", t.Name)
 		}
 		seen[t.Name] = true
@@ -141,7 +144,7 @@ func (s *Spec) Fill() error {
 		}
 	}
 	for _, u := range s.Before {
-		if !unitRe.MatchString(u) {
+		if !unitRe().MatchString(u) {
 			return fmt.Errorf("--before %q: want a unit name such as litellm.service", u)
 		}
 	}
