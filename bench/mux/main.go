@@ -21,11 +21,12 @@ import (
 
 func main() {
 	runs := flag.Int("n", 40, "runs per figure")
+	hold := flag.Duration("hold", 0, "keep both masters up this long after printing how to reach them, for profiling by hand")
 	flag.Parse()
-	testenv.RunStandalone("bench-mux", func(tb *testenv.Standalone) error { return run(tb, *runs) })
+	testenv.RunStandalone("bench-mux", func(tb *testenv.Standalone) error { return run(tb, *runs, *hold) })
 }
 
-func run(tb *testenv.Standalone, runs int) error {
+func run(tb *testenv.Standalone, runs int, hold time.Duration) error {
 	dir := tb.TempDir()
 	rssh, err := testenv.BuildRSSH(dir)
 	if err != nil {
@@ -59,6 +60,11 @@ func run(tb *testenv.Standalone, runs int) error {
 			return fmt.Errorf("%s master: %w", m.bin, err)
 		}
 	}
+	if hold > 0 {
+		fmt.Printf("rssh=%s\nssh=%s\ncfg=%s\nrsock=%s\nosock=%s\n", rssh, ssh, cfg, rsock, osock)
+		time.Sleep(hold)
+		return nil
+	}
 	fmt.Printf("connection sharing, sshd on %s, login %s, %d runs\n\n", sshd.Addr, user, runs)
 
 	shared := map[string][]time.Duration{}
@@ -68,6 +74,8 @@ func run(tb *testenv.Standalone, runs int) error {
 			"ssh -S (OpenSSH master)":  {ssh, "-F", cfg, "-S", osock, "bench", "true"},
 			"ssh -S (rssh master)":     {ssh, "-F", cfg, "-S", rsock, "bench", "true"},
 			"rssh -S (OpenSSH master)": {rssh, "-F", cfg, "-S", osock, "bench", "true"},
+			"rssh -V":                  {rssh, "-V"},
+			"ssh -V":                   {ssh, "-V"},
 		} {
 			d, err := timeRun(argv)
 			if err != nil {
@@ -104,6 +112,10 @@ func run(tb *testenv.Standalone, runs int) error {
 		fmt.Printf("  %-28s median %s\n", name, ms(testenv.Median(first[name])))
 	}
 	mine, theirs := testenv.Median(shared[names[0]]), testenv.Median(shared[names[1]])
+	rstart, ostart := testenv.Median(shared["rssh -V"]), testenv.Median(shared["ssh -V"])
+	// Starting the process is most of a repeat run: the master's own part
+	// (channel, exec, exit status) is what is left once it is taken away.
+	fmt.Printf("  %-28s median %s (ssh -V %s); beyond it: rssh %s, ssh %s\n", "process start, rssh -V", ms(rstart), ms(ostart), ms(mine-rstart), ms(theirs-ostart))
 	ratio := float64(mine) / float64(theirs)
 	fr := float64(testenv.Median(first["rssh, creating the master"])) / float64(testenv.Median(first["rssh, plain connect"]))
 	fmt.Printf("\nrepeat HOST true through its master: rssh %s vs ssh %s, ratio %.2f (targets: <= 15 ms, <= 0.70) %s\n",
