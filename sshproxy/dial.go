@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -370,12 +371,29 @@ func unwrapOp(err error) error {
 	if errors.As(err, &op) && op.Err != nil {
 		var sys *os.SyscallError
 		if errors.As(op.Err, &sys) {
+			if errno, ok := sys.Err.(syscall.Errno); ok {
+				return strerror{errno}
+			}
 			return sys.Err
 		}
 		return op.Err
 	}
 	return err
 }
+
+// strerror is an errno in strerror(3)'s words, as ssh prints it:
+// "Connection refused" where Go says "connection refused".
+type strerror struct{ syscall.Errno }
+
+func (e strerror) Error() string {
+	s := e.Errno.Error()
+	if s != "" && 'a' <= s[0] && s[0] <= 'z' {
+		s = string(s[0]-'a'+'A') + s[1:]
+	}
+	return s
+}
+
+func (e strerror) Unwrap() error { return e.Errno }
 
 // proxyCommand runs ProxyCommand with sh -c, as OpenSSH does, and talks SSH
 // over its stdin and stdout.
