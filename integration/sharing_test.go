@@ -312,8 +312,14 @@ func TestSharingControlPersist(t *testing.T) {
 	w := newWorld(t, "", "\tLogLevel ERROR")
 	sock := filepath.Join(sockDir(t), "persist")
 	opts := []string{"-o", "ControlMaster=auto", "-o", "ControlPersist=1", "-S", sock}
-	if r := w.rssh(nil, append(opts, "target", "echo first")...); r.code != 0 || r.stdout != "first\n" {
+	vlog := filepath.Join(t.TempDir(), "first.log")
+	if r := w.rssh(nil, append(opts, "-v", "-E", vlog, "target", "echo first")...); r.code != 0 || r.stdout != "first\n" {
 		t.Fatalf("first: %s", r)
+	}
+	// The master rssh started took the TCP connection its parent made
+	// while it started (the first run's speed depends on it).
+	if b, _ := os.ReadFile(vlog); !strings.Contains(string(b), "made by the rssh that started this master") {
+		t.Fatalf("the master dialed again instead of taking its parent's connection:\n%s", b)
 	}
 	check := w.ssh(nil, "-S", sock, "-O", "check", "target")
 	if check.code != 0 {
@@ -355,6 +361,19 @@ func TestSharingControlPersist(t *testing.T) {
 	}
 	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
 		t.Fatalf("socket left after -O exit: %v", err)
+	}
+
+	// Nothing listens: the master-to-be's connection fails in the first
+	// rssh, which says so as ssh does, once, and starts no master.
+	closed := strconv.Itoa(freePort(t))
+	dead := append([]string{"-p", closed}, opts...)
+	got, want := w.rssh(nil, append(dead, "target", "true")...), w.ssh(nil, append(dead, "target", "true")...)
+	if got.code != 255 || got.code != want.code || strings.Count(got.stderr, "Connection refused") != 1 ||
+		strings.TrimPrefix(got.stderr, "rssh: ") != strings.ReplaceAll(strings.TrimPrefix(want.stderr, "ssh: "), "\r\n", "\n") {
+		t.Fatalf("ControlPersist to a closed port: rssh %s\nssh %s", got, want)
+	}
+	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
+		t.Fatalf("socket made for a closed port: %v", err)
 	}
 }
 

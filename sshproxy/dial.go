@@ -40,6 +40,11 @@ type Client struct {
 	Prompt  Prompter // nil means no terminal: nothing can be asked
 	Getenv  func(string) string
 	Stderr  io.Writer // ProxyCommand's stderr and warnings
+
+	// Predialed is a TCP connection to the destination that the rssh which
+	// started this one (a ControlPersist master) made while this process
+	// was starting: Dial takes it, once, instead of connecting itself.
+	Predialed net.Conn
 }
 
 // Conn is an authenticated connection and whatever carries it.
@@ -178,6 +183,9 @@ func (cl *Client) Dial(ctx context.Context, cfg *config.Config) (*Conn, error) {
 		if err != nil {
 			return fail(err)
 		}
+	case cl.Predialed != nil:
+		conn, cl.Predialed = cl.Predialed, nil
+		cl.Log.Debug(fmt.Sprintf("Connection to %s port %d made by the rssh that started this master", cfg.Hostname, cfg.Port))
 	default:
 		conn, err = dialTCP(ctx, cfg, cl.Log)
 		if err != nil {
@@ -242,6 +250,13 @@ func (cl *Client) dialVia(ctx context.Context, via *Conn, cfg *config.Config) (*
 	}
 	c.closers = []io.Closer{via}
 	return c, nil
+}
+
+// DialTCP connects to cfg's destination as Dial does when there is no
+// ProxyJump or ProxyCommand (AddressFamily, BindAddress, BindInterface,
+// ConnectTimeout, ConnectionAttempts), with ssh's error words.
+func DialTCP(ctx context.Context, cfg *config.Config, log *slog.Logger) (net.Conn, error) {
+	return dialTCP(ctx, cfg, log)
 }
 
 func dialTCP(ctx context.Context, cfg *config.Config, log *slog.Logger) (net.Conn, error) {

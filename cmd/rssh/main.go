@@ -157,6 +157,11 @@ func run(args []string, std stdio, getenv func(string) string) int {
 	}
 
 	cl := newClient(resolveHop(inv.configFile, false), log, getenv, std.err)
+	if c := takeMuxConn(getenv); c != nil && muxChild != nil {
+		cl.Predialed = c
+	} else if c != nil {
+		c.Close()
+	}
 	ctx, early := earlySignals()
 	defer early.stop()
 	d := session.Deps{

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -39,6 +40,12 @@ const (
 // muxMasterFDEnv names, in a ControlPersist master started by rssh, the
 // descriptor on which it says it is listening.
 const muxMasterFDEnv = "RSSH_MUX_MASTER_FD"
+
+// muxMasterConnEnv names, in that master, the descriptor of the TCP
+// connection its parent made to the destination while it started: the
+// server starts its side (sshd execs itself for each connection) while
+// the new rssh starts, instead of after.
+const muxMasterConnEnv = "RSSH_MUX_MASTER_CONN_FD"
 
 // controlSettings are ControlMaster, ControlPath and ControlPersist as -G
 // prints them (the path expanded).
@@ -442,6 +449,16 @@ func (d *sharingDialer) startPersistentMaster(ctx context.Context, cfg *config.C
 	cmd.Env = append(os.Environ(), muxMasterFDEnv+"=3")
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.Stderr = d.stderr
+	tcp, err := d.predial(ctx, cfg)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	if tcp != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, tcp)
+		cmd.Env = append(cmd.Env, muxMasterConnEnv+"=4")
+		defer tcp.Close()
+	}
 	if err := cmd.Start(); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("starting the ControlPersist master: %w", err)
@@ -473,6 +490,50 @@ func (d *sharingDialer) startPersistentMaster(ctx context.Context, cfg *config.C
 		return nil, fmt.Errorf("the ControlPersist master: %w", why)
 	}
 	return conn, nil
+}
+
+// predial connects to cfg's destination for the master about to start,
+// when the connection is plain TCP (nil when it is not: the master
+// connects itself). A failure is the one a direct connection reports.
+func (d *sharingDialer) predial(ctx context.Context, cfg *config.Config) (*os.File, error) {
+	if cfg.ProxyJump != "" || cfg.ProxyCommand != "" {
+		return nil, nil
+	}
+	c, err := sshproxy.DialTCP(ctx, cfg, d.log)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return nil, nil
+	}
+	f, err := tc.File()
+	if err != nil {
+		return nil, nil
+	}
+	return f, nil
+}
+
+// takeMuxConn returns the connection the parent of a ControlPersist master
+// made (see muxMasterConnEnv), nil in any other rssh.
+func takeMuxConn(getenv func(string) string) net.Conn {
+	v := getenv(muxMasterConnEnv)
+	os.Unsetenv(muxMasterConnEnv)
+	if v != "4" {
+		return nil
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(4, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFSOCK {
+		return nil
+	}
+	f := os.NewFile(4, "rssh-mux-master-conn")
+	defer f.Close()
+	c, err := net.FileConn(f)
+	if err != nil {
+		return nil
+	}
+	return c
 }
 
 // exitError is a failure already reported (by the master rssh started):
