@@ -33,6 +33,10 @@ func run(tb *testenv.Standalone, runs int, hold time.Duration) error {
 		return err
 	}
 	ssh := testenv.Need(tb, "ssh", "openssh-client")
+	hello, err := buildHello(dir)
+	if err != nil {
+		return err
+	}
 	sshd := testenv.StartSSHD(tb, testenv.SSHDOptions{LogLevel: "INFO"})
 	user := testenv.LoginUser(tb)
 	key := testenv.NewKey(tb, dir, "id_ed25519")
@@ -76,6 +80,7 @@ func run(tb *testenv.Standalone, runs int, hold time.Duration) error {
 			"rssh -S (OpenSSH master)": {rssh, "-F", cfg, "-S", osock, "bench", "true"},
 			"rssh -V":                  {rssh, "-V"},
 			"ssh -V":                   {ssh, "-V"},
+			"hello":                    {hello},
 		} {
 			d, err := timeRun(argv)
 			if err != nil {
@@ -116,12 +121,33 @@ func run(tb *testenv.Standalone, runs int, hold time.Duration) error {
 	// Starting the process is most of a repeat run: the master's own part
 	// (channel, exec, exit status) is what is left once it is taken away.
 	fmt.Printf("  %-28s median %s (ssh -V %s); beyond it: rssh %s, ssh %s\n", "process start, rssh -V", ms(rstart), ms(ostart), ms(mine-rstart), ms(theirs-ostart))
+	// The least any Go client could take here: starting a Go program that
+	// does nothing, plus what the master and sshd take beyond ssh's start.
+	floor := testenv.Median(shared["hello"]) + theirs - ostart
+	fmt.Printf("  %-28s median %s; floor for a Go client %s (ratio %.2f)\n", "Go hello world", ms(testenv.Median(shared["hello"])), ms(floor), float64(floor)/float64(theirs))
 	ratio := float64(mine) / float64(theirs)
 	fr := float64(testenv.Median(first["rssh, creating the master"])) / float64(testenv.Median(first["rssh, plain connect"]))
 	fmt.Printf("\nrepeat HOST true through its master: rssh %s vs ssh %s, ratio %.2f (targets: <= 15 ms, <= 0.70) %s\n",
 		ms(mine), ms(theirs), ratio, verdict(mine <= 15*time.Millisecond && ratio <= 0.7))
 	fmt.Printf("first, master-creating run vs plain rssh connect: ratio %.2f (target: no slower) %s\n", fr, verdict(fr <= 1.05))
 	return nil
+}
+
+// buildHello builds a Go program that only writes a line, in its own module.
+func buildHello(dir string) (string, error) {
+	src := filepath.Join(dir, "hello")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return "", err
+	}
+	os.WriteFile(filepath.Join(src, "go.mod"), []byte("module hello\n\ngo 1.26\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "main.go"), []byte("package main\n\nimport \"os\"\n\nfunc main() { os.Stdout.WriteString(\"hello\\n\") }\n"), 0o644)
+	bin := filepath.Join(dir, "hello-bin")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = src
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the hello world: %w\n%s", err, out)
+	}
+	return bin, nil
 }
 
 func verdict(ok bool) string {
