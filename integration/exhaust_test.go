@@ -39,7 +39,8 @@ func through(kind, addr string, echoPort int) error {
 	return nil
 }
 
-const shortageWords = "too many open files"
+// strerror(3)'s words, as ssh says them.
+const shortageWords = "Too many open files"
 
 // -L, -D and -R keep serving after rssh runs out of file descriptors
 // (issue 13): rssh runs with RLIMIT_NOFILE lowered to 40 by prlimit, 60
