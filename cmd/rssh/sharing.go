@@ -94,7 +94,7 @@ func runMuxCommand(cmd string, cfg *config.Config, std stdio) int {
 		fail(std.err, errors.New(`no ControlPath specified for "-O" command`))
 		return sshproxy.ExitFailure
 	}
-	c, err := mux.Dial(cs.path, time.Duration(cfg.ConnectTimeout)*time.Second)
+	c, err := mux.Dial(cs.path, cfg.ConnectTimeout)
 	if err != nil {
 		var pe *mux.PathError
 		if errors.As(err, &pe) && (errors.Is(err, mux.ErrNoMaster) || errors.Is(err, mux.ErrStale)) {
@@ -212,7 +212,7 @@ func (d *sharingDialer) planEnv() string {
 // not: no master (nil error and nil Conn), or a master this session must
 // not use (an error to say at -v).
 func (d *sharingDialer) useMaster(opts session.DialOptions) (session.Conn, error, bool) {
-	c, err := mux.Dial(d.cs.path, time.Duration(d.cfg.ConnectTimeout)*time.Second)
+	c, err := mux.Dial(d.cs.path, d.cfg.ConnectTimeout)
 	if err != nil {
 		if errors.Is(err, mux.ErrNoMaster) {
 			return nil, nil, false
@@ -245,7 +245,7 @@ func (d *sharingDialer) useMaster(opts session.DialOptions) (session.Conn, error
 		return nil, fmt.Errorf("the master at %s is not rssh's: it filters the session's environment through its own SendEnv and may drop the token", d.cs.path), false
 	}
 	d.log.Debug(fmt.Sprintf("auto-mux: using the master at %s", d.cs.path))
-	conn := mux.NewConn(d.cs.path, time.Duration(d.cfg.ConnectTimeout)*time.Second)
+	conn := mux.NewConn(d.cs.path, d.cfg.ConnectTimeout)
 	conn.Reuse(c)
 	used = true
 	conn.DropEnv = func(name string) bool {
