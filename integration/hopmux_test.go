@@ -290,3 +290,55 @@ func TestHopMuxToken(t *testing.T) {
 		})
 	}
 }
+
+// A master that refuses the forward (ControlMaster ask, its askpass says
+// no) is passed over: the hop is dialed and the session works. (OpenSSH's
+// ssh -W child dies there instead: "Master refused stdio forwarding
+// request"; rssh connects as if there were no master.)
+func TestHopMuxRefused(t *testing.T) {
+	hw := newHopMuxWorld(t, "\tProxyJump jump")
+	env := hw.env
+	hw.env = append(append([]string{}, env...), "SSH_ASKPASS=/bin/false")
+	_, mlog, exited := hw.background(rsshBin, "-F", hw.config, "-M", "-M", "-N", "jump")
+	hw.env = env
+	waitSock(t, hw.ctl, exited, mlog)
+	r := hw.rssh(nil, "-v", "target", "echo", "direct")
+	if r.code != 0 || r.stdout != "direct\n" {
+		t.Fatalf("with a master that refuses: %s", r)
+	}
+	if !strings.Contains(r.stderr, "jump host jump: the master at "+hw.ctl+" did not open ") {
+		t.Fatalf("rssh -v does not say the master refused: %s", r)
+	}
+	if n := logins(hw.jump); n != 2 {
+		t.Fatalf("%d logins on the jump host: want the master's and the fallback's", n)
+	}
+	// The deliberate difference, kept in view.
+	if s := hw.ssh(nil, "target", "echo", "direct"); s.code != 255 || !strings.Contains(s.stderr, "Master refused stdio forwarding request") {
+		t.Fatalf("OpenSSH no longer dies on a refused hop forward: %s", s)
+	}
+}
+
+// The jump's master killed under a running session: the session's stream
+// ends with it and rssh exits 255 at once, as when its direct hop dies.
+func TestHopMuxMasterKilled(t *testing.T) {
+	hw := newHopMuxWorld(t, "\tProxyJump jump")
+	master, mlog, exited := hw.background(rsshBin, "-F", hw.config, "-M", "-N", "jump")
+	waitSock(t, hw.ctl, exited, mlog)
+	p := hw.start("target", "echo started; sleep 60")
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(p.stdout.String(), "started") {
+		if time.Now().After(deadline) || p.exited() {
+			t.Fatalf("the session did not start: %s", p.err.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	master.Process.Kill()
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("rssh hung after the jump's master went away")
+	}
+	if p.code != 255 {
+		t.Fatalf("exit %d, want 255; stderr %q", p.code, p.err.String())
+	}
+}
