@@ -56,7 +56,16 @@ func hopMux(log *slog.Logger, stderr io.Writer) sshproxy.HopMux {
 			log.Debug(fmt.Sprintf("jump host %s: the master at %s serves %s, not %s; connecting directly", hop.Host, cs.path, dest, destOf(hop)))
 			return nil, false
 		}
+		// A master that takes its time (ControlMaster ask) does not hold
+		// up a signal: ctx's end closes the control connection.
+		stop := context.AfterFunc(ctx, func() { c.Close() })
 		s, err := c.StdioStream(host, uint32(port))
+		if !stop() {
+			if err == nil {
+				s.Close()
+			}
+			return nil, false
+		}
 		if err != nil {
 			c.Close()
 			log.Debug(fmt.Sprintf("jump host %s: the master at %s did not open %s: %v; connecting directly", hop.Host, cs.path, target, err))
