@@ -377,6 +377,22 @@ func (c *Client) watch(ctx context.Context, tty bool) func() {
 // Unix socket path on the server. It returns when the master closes the
 // control connection (the forward ended) or ctx ends.
 func (c *Client) StdioForward(ctx context.Context, host string, port uint32, stdin, stdout *os.File) error {
+	if err := c.openStdio(host, port, stdin, stdout); err != nil {
+		return err
+	}
+	stop := c.watch(ctx, false)
+	defer stop()
+	r, err := c.read()
+	c.Close()
+	if err == nil {
+		return fmt.Errorf("master returned unexpected message %d", r.Type)
+	}
+	return ctx.Err()
+}
+
+// openStdio sends NEW_STDIO_FWD with stdin and stdout and waits until
+// the master says the forward is open.
+func (c *Client) openStdio(host string, port uint32, stdin, stdout *os.File) error {
 	if c.pid == 0 {
 		if _, err := c.AliveCheck(); err != nil {
 			return fmt.Errorf("master alive request failed: %w", err)
@@ -400,12 +416,5 @@ func (c *Client) StdioForward(ctx context.Context, host string, port uint32, std
 	if r.Type != sSessionOpened {
 		return unexpected(r)
 	}
-	stop := c.watch(ctx, false)
-	defer stop()
-	r, err = c.read()
-	c.Close()
-	if err == nil {
-		return fmt.Errorf("master returned unexpected message %d", r.Type)
-	}
-	return ctx.Err()
+	return nil
 }

@@ -444,6 +444,7 @@ func (c *serverConn) newStdio(req *StdioRequest) bool {
 	if req.Port == PortStreamLocal {
 		prompt = "Allow forward to path " + req.Host
 	}
+	s.log.Debug(fmt.Sprintf("mux: stdio fwd to %s:%d", req.Host, req.Port))
 	return c.start(req.ID, fs, prompt, func() (Session, error) {
 		return s.h.StdioForward(context.Background(), req, fs[0], fs[1])
 	}, false)

@@ -40,12 +40,23 @@ type Client struct {
 	Prompt  Prompter // nil means no terminal: nothing can be asked
 	Getenv  func(string) string
 	Stderr  io.Writer // ProxyCommand's stderr and warnings
+	// HopMux, when set, is asked for each hop of a ProxyJump chain, last
+	// first, for a stream to the next host through a live
+	// connection-sharing master of that hop (see HopMux).
+	HopMux HopMux
 
 	// Predialed is a TCP connection to the destination that the rssh which
 	// started this one (a ControlPersist master) made while this process
 	// was starting: Dial takes it, once, instead of connecting itself.
 	Predialed net.Conn
 }
+
+// HopMux offers a byte stream to host:port through a live master
+// (ControlMaster) serving hop — what OpenSSH's ProxyJump gets when its
+// `ssh -W host:port hop` child finds one at the hop's ControlPath. ok is
+// false when there is none to use (no socket, a stale one, a master that
+// refuses the forward): the hop is then dialed as usual.
+type HopMux func(ctx context.Context, hop *config.Config, host string, port int) (conn net.Conn, ok bool)
 
 // Conn is an authenticated connection and whatever carries it.
 type Conn struct {
@@ -167,16 +178,10 @@ func (cl *Client) Dial(ctx context.Context, cfg *config.Config) (*Conn, error) {
 	var err error
 	switch {
 	case cfg.ProxyJump != "":
-		var hop *Conn
-		hop, err = cl.dialJumps(ctx, cfg)
+		// The stream's Close closes the hops under it.
+		conn, err = cl.jumpStream(ctx, cfg)
 		if err != nil {
 			return fail(err)
-		}
-		closers = append(closers, hop)
-		target := net.JoinHostPort(cfg.Hostname, strconv.Itoa(cfg.Port))
-		conn, err = hop.Client.DialContext(ctx, "tcp", target)
-		if err != nil {
-			return fail(fmt.Errorf("jump host %s could not open %s: %w", hop.Config.Host, target, err))
 		}
 	case cfg.ProxyCommand != "":
 		conn, err = cl.proxyCommand(cfg)
@@ -201,29 +206,60 @@ func (cl *Client) Dial(ctx context.Context, cfg *config.Config) (*Conn, error) {
 	return c, nil
 }
 
-// dialJumps connects through every hop of cfg.ProxyJump but the target,
-// each hop resolved with its own configuration and carried by the one before.
-func (cl *Client) dialJumps(ctx context.Context, cfg *config.Config) (*Conn, error) {
+// jumpStream opens a byte stream to cfg.Hostname:cfg.Port through every
+// hop of cfg.ProxyJump, each hop resolved with its own configuration and
+// carried by the one before; closing the stream closes the hops.
+//
+// As OpenSSH, where each hop is an `ssh -W next hop` child that first
+// tries the hop's ControlPath, the last hop with a live master (HopMux)
+// carries the stream to the host after it, and the hops before it are
+// not dialed at all.
+func (cl *Client) jumpStream(ctx context.Context, cfg *config.Config) (net.Conn, error) {
 	jumps, err := config.ParseProxyJump(cfg.ProxyJump)
 	if err != nil {
 		return nil, err
 	}
-	var prev *Conn
-	for _, j := range jumps {
+	hops := make([]*config.Config, len(jumps))
+	for i, j := range jumps {
 		hc, err := cl.Resolve(j.Host, j.User, j.Port)
 		if err != nil {
-			if prev != nil {
-				prev.Close()
-			}
 			return nil, err
 		}
 		// A hop's own ProxyJump is ignored inside a chain, as in OpenSSH,
 		// where the chain is flattened into one list.
 		hc.ProxyJump = ""
+		hops[i] = hc
+	}
+	// after(i) is the host hop i opens a stream to.
+	after := func(i int) *config.Config {
+		if i+1 < len(hops) {
+			return hops[i+1]
+		}
+		return cfg
+	}
+	start := 0
+	var stream net.Conn
+	for i := len(hops) - 1; i >= 0 && cl.HopMux != nil; i-- {
+		next := after(i)
+		if s, ok := cl.HopMux(ctx, hops[i], next.Hostname, next.Port); ok {
+			stream, start = s, i+1
+			break
+		}
+	}
+	var prev *Conn
+	for i := start; i < len(hops); i++ {
+		hc := hops[i]
 		var c *Conn
-		if prev == nil {
+		switch {
+		case stream != nil:
+			c, err = cl.handshake(ctx, stream, hc)
+			if err != nil {
+				stream.Close()
+			}
+			stream = nil
+		case prev == nil:
 			c, err = cl.Dial(ctx, hc)
-		} else {
+		default:
 			c, err = cl.dialVia(ctx, prev, hc)
 		}
 		if err != nil {
@@ -234,7 +270,18 @@ func (cl *Client) dialJumps(ctx context.Context, cfg *config.Config) (*Conn, err
 		}
 		prev = c
 	}
-	return prev, nil
+	if prev == nil {
+		// The last hop's master carries the stream to the destination.
+		return stream, nil
+	}
+	target := net.JoinHostPort(cfg.Hostname, strconv.Itoa(cfg.Port))
+	cl.Log.Debug("opening direct-tcpip channel", "via", prev.Config.Host, "target", target)
+	c, err := prev.Client.DialContext(ctx, "tcp", target)
+	if err != nil {
+		prev.Close()
+		return nil, fmt.Errorf("jump host %s could not open %s: %w", prev.Config.Host, target, err)
+	}
+	return &hopStream{Conn: c, hop: prev}, nil
 }
 
 func (cl *Client) dialVia(ctx context.Context, via *Conn, cfg *config.Config) (*Conn, error) {

@@ -2,10 +2,8 @@ package sshproxy
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
-	"strconv"
 
 	"github.com/rssh/rssh/config"
 
@@ -15,8 +13,9 @@ import (
 // DialStream opens a plain byte stream to cfg.Hostname:cfg.Port, routed as
 // Dial routes an SSH connection — through cfg's ProxyJump chain (each hop
 // authenticated and its host key checked; the last one opens a direct-tcpip
-// channel to the destination), through its ProxyCommand, or directly — but
-// with no SSH of its own on top: it is what `ProxyCommand rssh --bridge %h %p`
+// channel to the destination, unless a hop's live master carries the stream
+// from there: see Client.HopMux), through its ProxyCommand, or directly —
+// but with no SSH of its own on top: it is what `ProxyCommand rssh --bridge %h %p`
 // relays for OpenSSH's ssh. Closing the stream closes the hops under it. The
 // stream's CloseWrite, when it has one, passes a half-close on.
 //
@@ -25,18 +24,7 @@ import (
 func (cl *Client) DialStream(ctx context.Context, cfg *config.Config) (net.Conn, error) {
 	switch {
 	case cfg.ProxyJump != "":
-		hop, err := cl.dialJumps(ctx, cfg)
-		if err != nil {
-			return nil, err
-		}
-		target := net.JoinHostPort(cfg.Hostname, strconv.Itoa(cfg.Port))
-		cl.Log.Debug("opening direct-tcpip channel", "via", hop.Config.Host, "target", target)
-		c, err := hop.Client.DialContext(ctx, "tcp", target)
-		if err != nil {
-			hop.Close()
-			return nil, fmt.Errorf("jump host %s could not open %s: %w", hop.Config.Host, target, err)
-		}
-		return &hopStream{Conn: c, hop: hop}, nil
+		return cl.jumpStream(ctx, cfg)
 	case cfg.ProxyCommand != "":
 		return cl.proxyCommand(cfg)
 	default:

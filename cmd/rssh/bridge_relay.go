@@ -20,8 +20,9 @@ import (
 
 // runRelay is `rssh --bridge HOST PORT`, for `ProxyCommand rssh --bridge %h
 // %p`: stdin and stdout relayed to HOST:PORT, routed as rssh's ssh_config
-// routes HOST (its ProxyJump chain, else directly), with half-close both
-// ways. Nothing of rssh's own goes to stdout, which is the SSH stream;
+// routes HOST (its ProxyJump chain, where a hop with a live master goes
+// through it, else directly: a plain TCP connect costs less than any
+// master), with half-close both ways. Nothing of rssh's own goes to stdout, which is the SSH stream;
 // errors go to stderr and exit 255.
 //
 // HOST is resolved with ssh_config's Host patterns like any destination

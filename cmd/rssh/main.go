@@ -350,9 +350,11 @@ func resolveHop(configFile string, skipRelay bool) func(host, user string, port 
 }
 
 // newClient is the SSH client of a session and of the relay alike; it asks
-// for passphrases on the controlling terminal when there is one.
+// for passphrases on the controlling terminal when there is one, and takes
+// a ProxyJump hop through the hop's live master when there is one.
 func newClient(resolve func(host, user string, port int) (*config.Config, error), log *slog.Logger, getenv func(string) string, stderr io.Writer) *sshproxy.Client {
-	cl := &sshproxy.Client{Resolve: resolve, Log: log, Getenv: getenv, Stderr: stderr}
+	cl := &sshproxy.Client{Resolve: resolve, Log: log, Getenv: getenv, Stderr: stderr,
+		HopMux: hopMux(log, stderr)}
 	if p, ok := sshproxy.OpenTTYPrompter(); ok {
 		cl.Prompt = p
 	}
