@@ -336,7 +336,10 @@ func (d *sharingDialer) becomeMaster(ctx context.Context, cfg *config.Config, op
 			}
 			return out, wipe, nil
 		}}
-	fw := sshproxy.Forwards{GatewayPorts: cfg.GatewayPorts, Log: d.log, Warn: d.stderr}
+	// The master's PermitRemoteOpen governs its clients' remote SOCKS
+	// forwards too: ssh keeps one set of permissions per connection.
+	fw := sshproxy.Forwards{GatewayPorts: cfg.GatewayPorts, Log: d.log, Warn: d.stderr,
+		PermitRemoteOpen: cfg.PermitRemoteOpen}
 	h.Forwarder = func(f mux.Forward) (io.Closer, uint32, error) {
 		kind, spec := f.Spec()
 		stop, port, err := pc.StartForward(kind, spec, fw)
