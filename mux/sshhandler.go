@@ -535,7 +535,7 @@ func (h *SSHHandler) acceptRemote(l net.Listener, f Forward) {
 		if err != nil {
 			return
 		}
-		if f.ConnectHost == "" && f.ConnectPort == 0 {
+		if f.RemoteDynamic() {
 			// A remote dynamic forward: SOCKS served here.
 			crash.Go(func() { sshproxy.ServeRemoteSOCKS(c, h.PermitRemoteOpen, h.log(), h.warn()) })
 			continue
