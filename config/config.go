@@ -202,6 +202,11 @@ type Config struct {
 	ExitOnForwardFailure bool
 	GatewayPorts         bool   // forwards without a bind address listen on all interfaces
 	ForwardAgent         string // "yes", "no", or a socket path / $VAR
+	// PermitRemoteOpen is the destinations a remote dynamic forward (-R
+	// with no destination: SOCKS served here) may connect to, as given:
+	// nil or ["any"] for any, ["none"] for none, else host:port items
+	// where "*" is any host or any port.
+	PermitRemoteOpen []string
 
 	RequestTTY    string // "auto" (default), "no", "yes", "force"
 	SessionType   string // "default", "none", "subsystem"

@@ -566,6 +566,7 @@ func (c *Config) fill(o *options) {
 	c.ClearAllForwardings = o.clearForwardings == 1
 	c.ExitOnForwardFailure = o.exitOnFwdFailure == 1
 	c.GatewayPorts = o.gatewayPorts == 1
+	c.PermitRemoteOpen = append([]string(nil), o.kept["permitremoteopen"]...)
 	c.RequestTTY = map[int]string{ttyNo: "no", ttyYes: "yes", ttyAuto: "auto", ttyForce: "force"}[o.requestTTY]
 	c.SessionType = fmtMulti(o.sessionType, multiSession)
 	c.StdinNull = o.stdinNull == 1

@@ -83,8 +83,9 @@ func checkValue(keyword string, av *[]string, pos Pos) error {
 				}
 				continue
 			}
-			_, port, ok := hpdelim(a)
-			if !ok {
+			// misc.c's hpdelim: only ':' separates (hpdelim2's '/' is refused).
+			_, port, delim, ok := hpdelim2(a)
+			if !ok || delim == '/' {
 				return errorf(pos, "missing host in permitremoteopen")
 			}
 			if port == nil || (*port != "*" && a2port(*port) <= 0) {

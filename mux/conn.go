@@ -190,10 +190,25 @@ func MuxForward(kind config.ForwardKind, f config.Forward) Forward {
 	default:
 		m.ListenHost = f.ListenHost
 	}
-	if f.ConnectPath != "" {
+	switch {
+	case f.ConnectPath != "":
 		m.ConnectHost, m.ConnectPort = f.ConnectPath, PortStreamLocal
+	case m.Type == FwdRemote && f.Dynamic():
+		// parse_forward's placeholder target for a remote dynamic
+		// forward: a master refuses an empty connect host.
+		m.ConnectHost = remoteSOCKS
 	}
 	return m
+}
+
+// remoteSOCKS is the connect host a remote dynamic forward (-R with a
+// port alone) carries on the wire, with connect port 0.
+const remoteSOCKS = "socks"
+
+// RemoteDynamic reports whether f is a remote dynamic forward: SOCKS
+// served by the master for what the server passes on.
+func (f Forward) RemoteDynamic() bool {
+	return f.Type == FwdRemote && f.ConnectPort == 0 && (f.ConnectHost == remoteSOCKS || f.ConnectHost == "")
 }
 
 // StartForwards asks the master for -L, -R and -D. The master owns them,
@@ -288,7 +303,7 @@ func (f Forward) Spec() (config.ForwardKind, string) {
 	case FwdDynamic:
 		return config.DynamicForward, listen
 	case FwdRemote:
-		if f.ConnectHost == "" {
+		if f.RemoteDynamic() {
 			return config.RemoteForward, listen
 		}
 		return config.RemoteForward, listen + ":" + hostPort(f.ConnectHost, f.ConnectPort)

@@ -78,7 +78,9 @@ func TestForwardSpec(t *testing.T) {
 		{Type: FwdLocal, ListenHost: "/tmp/a.sock", ListenPort: PortStreamLocal, ConnectHost: "/tmp/b.sock", ConnectPort: PortStreamLocal},
 		{Type: FwdDynamic, ListenHost: "127.0.0.1", ListenPort: 1080},
 		{Type: FwdRemote, ListenPort: 0, ConnectHost: "127.0.0.1", ConnectPort: 80},
-		{Type: FwdRemote, ListenHost: "127.0.0.1", ListenPort: 9000},
+		// A remote dynamic forward carries parse_forward's "socks" target.
+		{Type: FwdRemote, ListenHost: "127.0.0.1", ListenPort: 9000, ConnectHost: "socks"},
+		{Type: FwdRemote, ListenPort: 0, ConnectHost: "socks"},
 	} {
 		kind, spec := f.Spec()
 		cf, err := config.ParseForward(spec, kind)

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/rssh/rssh/config"
 	"github.com/rssh/rssh/internal/crash"
 	"github.com/rssh/rssh/sshproxy"
 )
@@ -55,7 +56,10 @@ type SSHHandler struct {
 	// GatewayPorts makes local forwards without a bind address listen on
 	// every address.
 	GatewayPorts bool
-	Log          *slog.Logger
+	// PermitRemoteOpen limits where a remote dynamic forward (-R with a
+	// port alone) may connect; nil permits any destination.
+	PermitRemoteOpen *config.OpenPermits
+	Log              *slog.Logger
 	// Warn gets one line per failed forwarded connection.
 	Warn io.Writer
 
@@ -530,6 +534,11 @@ func (h *SSHHandler) acceptRemote(l net.Listener, f Forward) {
 		c, err := l.Accept()
 		if err != nil {
 			return
+		}
+		if f.RemoteDynamic() {
+			// A remote dynamic forward: SOCKS served here.
+			crash.Go(func() { sshproxy.ServeRemoteSOCKS(c, h.PermitRemoteOpen, h.log(), h.warn()) })
+			continue
 		}
 		crash.Go(func() {
 			var d net.Dialer

@@ -292,6 +292,8 @@ func setUp(conn Conn, d Deps, cfg *config.Config, msgs io.Writer) (*sshproxy.For
 		ExitOnFailure: cfg.ExitOnForwardFailure,
 		Log:           d.log(),
 		Warn:          msgs,
+
+		PermitRemoteOpen: cfg.PermitRemoteOpen,
 	})
 	if err != nil {
 		return nil, err

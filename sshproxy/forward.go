@@ -24,6 +24,23 @@ type Forwards struct {
 	ExitOnFailure          bool     // a forward that cannot be set up is an error, not a warning
 	Log                    *slog.Logger
 	Warn                   io.Writer // one line per failed forwarded connection, and setup warnings
+
+	// PermitRemoteOpen limits where a remote dynamic forward's SOCKS
+	// requests may connect (config.ParsePermitRemoteOpen); a request for
+	// anywhere else is closed unanswered, as ssh closes it.
+	PermitRemoteOpen []string
+
+	permits *config.OpenPermits // PermitRemoteOpen, parsed
+}
+
+// parsePermits parses PermitRemoteOpen once for the forwards it governs.
+func (fw *Forwards) parsePermits() error {
+	p, err := config.ParsePermitRemoteOpen(fw.PermitRemoteOpen)
+	if err != nil {
+		return err
+	}
+	fw.permits = p
+	return nil
 }
 
 // Forwarding is the running forwards of one connection. ~C adds to them
@@ -126,6 +143,11 @@ func bindAddr(f config.Forward) string {
 // or, with ExitOnFailure, the error returned (nothing is left listening
 // then). Failures of single forwarded connections are never fatal.
 func (c *Conn) StartForwards(fw Forwards) (*Forwarding, error) {
+	// As ssh_init_forwarding, a PermitRemoteOpen ssh cannot apply is
+	// fatal whether or not a forward needs it.
+	if err := fw.parsePermits(); err != nil {
+		return nil, err
+	}
 	f := &Forwarding{c: c, fw: fw}
 	for _, set := range []struct {
 		kind  config.ForwardKind
@@ -304,6 +326,12 @@ func (c *Conn) serveForwarded(nc ssh.NewChannel, origin string, fwd config.Forwa
 		ch := c.track(ctype, origin)
 		defer ch.close()
 		serveSOCKS(remote, func(network, addr string) (net.Conn, error) {
+			if !permitted(fw.permits, addr) {
+				// rdynamic_connect_finish: the channel is closed, the
+				// SOCKS request unanswered.
+				fw.Log.Debug("requested forward not permitted", "target", addr)
+				return nil, errNotPermitted
+			}
 			return dialShort(&c.rfwd.short, fw.Warn, network, addr)
 		}, fw.Warn)
 		return
@@ -326,6 +354,21 @@ func (c *Conn) serveForwarded(nc ssh.NewChannel, origin string, fwd config.Forwa
 	ch := c.track(ctype, origin)
 	defer ch.close()
 	pipe(remote, asHalfCloser(local))
+}
+
+// errNotPermitted is a remote dynamic forward's request for a destination
+// PermitRemoteOpen does not list: serveSOCKS closes it without a reply.
+var errNotPermitted = errors.New("requested forward not permitted")
+
+// permitted reports whether PermitRemoteOpen lets a SOCKS request for addr
+// (host:port as serveSOCKS makes it) be connected.
+func permitted(p *config.OpenPermits, addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && p.Permits(host, n)
 }
 
 // asHalfCloser adapts the conns forwarding meets: TCP and Unix sockets,

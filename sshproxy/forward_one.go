@@ -11,6 +11,9 @@ import (
 // time. Closing the returned Closer stops that forward alone; port is the
 // port the server chose for a remote forward of port 0, else 0.
 func (c *Conn) StartForward(kind config.ForwardKind, spec string, fw Forwards) (stop io.Closer, port int, err error) {
+	if err := fw.parsePermits(); err != nil {
+		return nil, 0, err
+	}
 	f := &Forwarding{c: c, fw: fw}
 	if err := f.start(kind, spec); err != nil {
 		return nil, 0, err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"time"
 )
@@ -42,6 +43,10 @@ func serveSOCKS(c net.Conn, dial func(network, addr string) (net.Conn, error), w
 		return
 	}
 	remote, err := dial("tcp", target)
+	if errors.Is(err, errNotPermitted) {
+		c.Close()
+		return
+	}
 	if err != nil {
 		fmt.Fprintf(warn, "rssh: dynamic forwarding to %s: %v\n", target, openError(err))
 		reply(false)
@@ -176,7 +181,7 @@ func socks5Request(r *bufio.Reader, w io.Writer) (string, func(bool) error, erro
 		if _, err := io.ReadFull(r, a[:]); err != nil {
 			return "", nil, err
 		}
-		host = net.IP(a[:]).String()
+		host = netip.AddrFrom16(a).String() // inet_ntop's form, as ssh matches PermitRemoteOpen
 	default:
 		fail(8) // address type not supported
 		return "", nil, fmt.Errorf("SOCKS5 address type %d not supported", hdr[3])

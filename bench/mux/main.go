@@ -3,7 +3,9 @@
 // next to `ssh HOST true` through an OpenSSH master (ssh -S), alternating
 // the two so that machine noise hits both alike, and the first,
 // master-creating run (ControlMaster auto, ControlPersist yes) next to a
-// plain rssh connect. It prints medians, the ratios and the targets:
+// plain rssh connect, and what each case of OpenSSH's forward-control test
+// costs either client (a -f ControlPersist master with a -L started, then
+// -O exit until it is gone). It prints medians, the ratios and the targets:
 //
 //	go run ./bench/mux        # as root on Debian, after scripts/setup
 package main
@@ -11,9 +13,13 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rssh/rssh/internal/testenv"
@@ -109,6 +115,10 @@ func run(tb *testenv.Standalone, runs int, hold time.Duration) error {
 			first["rssh, plain connect"] = append(first["rssh, plain connect"], p)
 		}
 	}
+	persist, err := persistCycle(ssh, rssh, cfg, sockDir, n)
+	if err != nil {
+		return err
+	}
 	names := []string{"rssh -S (rssh master)", "ssh -S (OpenSSH master)", "ssh -S (rssh master)", "rssh -S (OpenSSH master)"}
 	for _, name := range names {
 		fmt.Printf("  %-28s median %s\n", name, ms(testenv.Median(shared[name])))
@@ -130,6 +140,12 @@ func run(tb *testenv.Standalone, runs int, hold time.Duration) error {
 	fmt.Printf("\nrepeat HOST true through its master: rssh %s vs ssh %s, ratio %.2f (targets: <= 15 ms, <= 0.70) %s\n",
 		ms(mine), ms(theirs), ratio, verdict(mine <= 15*time.Millisecond && ratio <= 0.7))
 	fmt.Printf("first, master-creating run vs plain rssh connect: ratio %.2f (target: no slower) %s\n", fr, verdict(fr <= 1.05))
+	fmt.Printf("\n-M -o ControlPersist=yes -f -L PORT:… HOST true, then -O exit (OpenSSH's forward-control, per case):\n")
+	for _, name := range []string{"ssh", "rssh"} {
+		fmt.Printf("  %-5s -f start median %s, -O exit to master gone median %s\n", name, ms(testenv.Median(persist[name+" start"])), ms(testenv.Median(persist[name+" exit"])))
+	}
+	pr := float64(testenv.Median(persist["rssh start"])) / float64(testenv.Median(persist["ssh start"]))
+	fmt.Printf("-f ControlPersist start, rssh vs ssh: ratio %.2f (target: no slower) %s\n", pr, verdict(pr <= 1.05))
 	return nil
 }
 
@@ -148,6 +164,50 @@ func buildHello(dir string) (string, error) {
 		return "", fmt.Errorf("building the hello world: %w\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// persistCycle times, for ssh and rssh in turn, what each case of OpenSSH's
+// forward-control test does: start a ControlPersist master with -f and a
+// local forward (the time until -f returns), then -O exit and wait until
+// the master's process is gone.
+func persistCycle(ssh, rssh, cfg, sockDir string, n int) (map[string][]time.Duration, error) {
+	out := map[string][]time.Duration{}
+	for i := 0; i <= n; i++ {
+		for name, bin := range map[string]string{"ssh": ssh, "rssh": rssh} {
+			sock := filepath.Join(sockDir, fmt.Sprintf("p%s%d", name, i))
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return nil, err
+			}
+			port := l.Addr().(*net.TCPAddr).Port
+			l.Close()
+			start, err := timeRun([]string{bin, "-F", cfg, "-L", fmt.Sprintf("%d:127.0.0.1:9", port), "-o", "ExitOnForwardFailure=yes",
+				"-M", "-S", sock, "-o", "ControlPersist=yes", "-f", "bench", "true"})
+			if err != nil {
+				return nil, fmt.Errorf("%s -f ControlPersist: %w", name, err)
+			}
+			check, _ := exec.Command(bin, "-F", cfg, "-S", sock, "-O", "check", "bench").CombinedOutput()
+			pid, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(string(check)), "Master running (pid="), ")"))
+			if pid <= 0 {
+				return nil, fmt.Errorf("%s -O check: %q", name, check)
+			}
+			t0 := time.Now()
+			if out, err := exec.Command(bin, "-F", cfg, "-S", sock, "-O", "exit", "bench").CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("%s -O exit: %v: %s", name, err, out)
+			}
+			for syscall.Kill(pid, 0) == nil {
+				if time.Since(t0) > 20*time.Second {
+					return nil, fmt.Errorf("%s master %d still running 20 s after -O exit", name, pid)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			if i > 0 {
+				out[name+" start"] = append(out[name+" start"], start)
+				out[name+" exit"] = append(out[name+" exit"], time.Since(t0))
+			}
+		}
+	}
+	return out, nil
 }
 
 func verdict(ok bool) string {

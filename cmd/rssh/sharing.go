@@ -309,6 +309,14 @@ func (d *sharingDialer) becomeMaster(ctx context.Context, cfg *config.Config, op
 		var pe *mux.PathError
 		if errors.As(err, &pe) && errors.Is(err, mux.ErrExists) {
 			fmt.Fprintln(d.stderr, pe.Msg)
+			if d.child != nil {
+				// A ControlPersist master that lost the race for the
+				// socket: the rssh that started it connects on its own.
+				d.child.Write([]byte{goDirect})
+				d.child.Close()
+				c.Close()
+				return nil, &exitError{code: 0}
+			}
 			return c, nil
 		}
 		c.Close()
@@ -336,7 +344,10 @@ func (d *sharingDialer) becomeMaster(ctx context.Context, cfg *config.Config, op
 			}
 			return out, wipe, nil
 		}}
-	fw := sshproxy.Forwards{GatewayPorts: cfg.GatewayPorts, Log: d.log, Warn: d.stderr}
+	// The master's PermitRemoteOpen governs its clients' remote SOCKS
+	// forwards too: ssh keeps one set of permissions per connection.
+	fw := sshproxy.Forwards{GatewayPorts: cfg.GatewayPorts, Log: d.log, Warn: d.stderr,
+		PermitRemoteOpen: cfg.PermitRemoteOpen}
 	h.Forwarder = func(f mux.Forward) (io.Closer, uint32, error) {
 		kind, spec := f.Spec()
 		stop, port, err := pc.StartForward(kind, spec, fw)
@@ -436,6 +447,13 @@ func (m *masterConn) Close() error {
 // and goes through it. Should the master fail first (authentication, say),
 // its error has been printed and this exits with its status.
 func (d *sharingDialer) startPersistentMaster(ctx context.Context, cfg *config.Config, opts session.DialOptions) (session.Conn, error) {
+	if c, err := mux.Dial(d.cs.path, time.Duration(cfg.ConnectTimeout)*time.Second); err == nil {
+		// A live master holds the socket: as ssh, say so and connect
+		// without sharing (ssh's muxserver_listen fails the same way).
+		c.Close()
+		fmt.Fprintf(d.stderr, "ControlSocket %s already exists, disabling multiplexing\n", d.cs.path)
+		return d.inner.Dial(ctx, cfg, opts)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("starting the ControlPersist master: %w", err)
@@ -464,17 +482,23 @@ func (d *sharingDialer) startPersistentMaster(ctx context.Context, cfg *config.C
 		return nil, fmt.Errorf("starting the ControlPersist master: %w", err)
 	}
 	w.Close()
-	ready := make(chan bool, 1)
+	ready := make(chan byte, 1)
 	go func() {
 		b := make([]byte, 1)
-		n, _ := r.Read(b)
-		ready <- n == 1
+		if n, _ := r.Read(b); n == 1 {
+			ready <- b[0]
+		}
+		close(ready)
 	}()
 	select {
-	case ok := <-ready:
+	case b, ok := <-ready:
 		if !ok {
 			cmd.Wait()
 			return nil, &exitError{code: cmd.ProcessState.ExitCode()}
+		}
+		if b == goDirect {
+			cmd.Wait()
+			return d.inner.Dial(ctx, cfg, opts)
 		}
 	case <-ctx.Done():
 		cmd.Process.Kill()
@@ -489,7 +513,7 @@ func (d *sharingDialer) startPersistentMaster(ctx context.Context, cfg *config.C
 		}
 		return nil, fmt.Errorf("the ControlPersist master: %w", why)
 	}
-	return conn, nil
+	return &startedMaster{Conn: conn, path: d.cs.path, timeout: time.Duration(d.cfg.ConnectTimeout) * time.Second}, nil
 }
 
 // predial connects to cfg's destination for the master about to start,
@@ -535,6 +559,34 @@ func takeMuxConn(getenv func(string) string) net.Conn {
 	}
 	return c
 }
+
+// startedMaster is the way through the ControlPersist master this rssh has
+// just started for its own session. ssh's master sets up the command
+// line's forwards itself and, under ExitOnForwardFailure, dies of one that
+// fails, leaving no master behind; here the forwards go through the
+// socket, so such a failure ends the master too, before this rssh exits.
+type startedMaster struct {
+	session.Conn
+	path    string
+	timeout time.Duration
+}
+
+func (m *startedMaster) StartForwards(fw sshproxy.Forwards) (*sshproxy.Forwarding, error) {
+	f, err := m.Conn.StartForwards(fw)
+	if err != nil && fw.ExitOnFailure {
+		if c, derr := mux.Dial(m.path, m.timeout); derr == nil {
+			// It removes its socket before it answers: once this
+			// returns, no client finds it.
+			c.Terminate(10 * time.Second)
+			c.Close()
+		}
+	}
+	return f, err
+}
+
+// goDirect is what a ControlPersist master rssh started says on its pipe
+// when another master took the socket first (a newline means listening).
+const goDirect = 'd'
 
 // exitError is a failure already reported (by the master rssh started):
 // exit with its status, say nothing more.
