@@ -399,9 +399,33 @@ func (c *serverConn) handle(r *Request) bool {
 		return c.newSession(r.Session)
 	case cNewStdioFwd:
 		return c.newStdio(r.Stdio)
+	case cProxy:
+		return c.proxy(r.ID)
 	}
 	s.log.Debug(fmt.Sprintf("mux: unsupported mux message 0x%08x", r.Type))
 	return c.send(replyErr(sFailure, r.ID, "unsupported request")) == nil
+}
+
+// proxy puts the connection in proxy mode (PROTOCOL.mux section 9): from
+// MUX_S_PROXY on it carries the SSH connection protocol, which the
+// Handler relays. It counts as a session while it lasts, as ControlPersist
+// must wait for it.
+func (c *serverConn) proxy(id uint32) bool {
+	s := c.s
+	ph, ok := s.h.(ProxyHandler)
+	if !ok {
+		return c.send(replyErr(sFailure, id, "unsupported request")) == nil
+	}
+	if !s.confirm("Allow multiplex proxy connection? ") {
+		return c.send(replyErr(sPermissionDenied, id, "Permission denied")) == nil
+	}
+	if err := c.send(msg(sProxy).u32(id).b); err != nil {
+		return false
+	}
+	s.addActive(1)
+	defer s.addActive(-1)
+	ph.Proxy(c.c)
+	return false
 }
 
 func (c *serverConn) recvFds(n int) ([]*os.File, error) {

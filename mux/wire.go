@@ -29,6 +29,7 @@ const (
 	sSessionOpened    = 0x80000006
 	sRemotePort       = 0x80000007
 	sTTYAllocFail     = 0x80000008
+	sProxy            = 0x8000000f
 )
 
 // Forward types of OPEN_FWD and CLOSE_FWD.
@@ -306,7 +307,7 @@ func DecodeReply(b []byte) (*Reply, error) {
 			}
 		}
 		r.Hello = h
-	case sOK, sTTYAllocFail:
+	case sOK, sTTYAllocFail, sProxy:
 		r.ID = p.u32()
 	case sPermissionDenied, sFailure:
 		r.ID = p.u32()
