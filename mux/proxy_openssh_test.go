@@ -7,9 +7,12 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -131,5 +134,109 @@ func TestProxyPTY(t *testing.T) {
 	got := <-out
 	if cmd.ProcessState.ExitCode() != 5 || !strings.Contains(got, "is-a-tty\r\n") || !strings.Contains(got, "31 91\r\n") {
 		t.Fatalf("exit %d, output %q", cmd.ProcessState.ExitCode(), got)
+	}
+}
+
+// TestProxyLocalForward: `ssh -O proxy -L` opens its direct-tcpip
+// channels through the master; two proxy clients run at once.
+func TestProxyLocalForward(t *testing.T) {
+	r := newRig(t, testenv.SSHDOptions{LogLevel: "INFO"})
+	sock, srv := r.master(&SSHHandler{}, ServerOptions{})
+	echo := testenv.StartEcho(t)
+	echoPort := echo.Addr().(*net.TCPAddr).Port
+	var ports []int
+	for i := 0; i < 2; i++ {
+		lport := freeTCPPort(t)
+		cmd := r.ssh("-S", sock, "-O", "proxy", "-N", "-L", fmt.Sprintf("%d:127.0.0.1:%d", lport, echoPort), "h")
+		errb := new(testenv.Buffer)
+		cmd.Stderr = errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+		if !waitFor(20*time.Second, func() bool { return dials(lport) }) {
+			t.Fatalf("-L through proxy mode never listened: %s", errb.String())
+		}
+		ports = append(ports, lport)
+	}
+	if n := srv.Active(); n != 2 {
+		t.Fatalf("%d proxy clients counted live, want 2", n)
+	}
+	for _, p := range ports {
+		echoThrough(t, p)
+		echoThrough(t, p)
+	}
+}
+
+// TestProxyClientKilled: a proxy client killed mid-session ends only its
+// own channels; the master serves the next client.
+func TestProxyClientKilled(t *testing.T) {
+	r := newRig(t, testenv.SSHDOptions{LogLevel: "INFO"})
+	sock, srv := r.master(&SSHHandler{}, ServerOptions{})
+	cmd := r.ssh("-S", sock, "-O", "proxy", "h", "echo started; sleep 60")
+	out := new(testenv.Buffer)
+	cmd.Stdout = out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	if !out.WaitFor("started", 20*time.Second) {
+		cmd.Process.Kill()
+		t.Fatalf("session did not start: %q", out.String())
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+	if !waitFor(10*time.Second, func() bool { return srv.Active() == 0 }) {
+		t.Fatalf("%d clients still live after the proxy client was killed", srv.Active())
+	}
+	got := run(t, r.ssh("-S", sock, "-O", "proxy", "h", "echo next; exit 6"), "")
+	if got.stdout != "next\n" || got.code != 6 {
+		t.Fatalf("next proxy client: %+v", got)
+	}
+}
+
+// TestProxyMasterKilled: the master killed while `ssh -O proxy` runs a
+// session through it: the client exits 255 and does not hang.
+func TestProxyMasterKilled(t *testing.T) {
+	r := newRig(t, testenv.SSHDOptions{LogLevel: "INFO"})
+	sock := filepath.Join(r.dir, "killed.sock")
+	master := exec.Command(os.Args[0], "-test.run=^TestHelperMasterProcess$", "-test.count=1")
+	master.Env = append(os.Environ(), "MUX_HELPER_SOCK="+sock, "MUX_HELPER_KEY="+r.key.Path,
+		"MUX_HELPER_ADDR="+r.sshd.Addr, "MUX_HELPER_USER="+r.user)
+	var mlog bytes.Buffer
+	master.Stdout, master.Stderr = &mlog, &mlog
+	if err := master.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { master.Wait(); close(exited) }()
+	t.Cleanup(func() { master.Process.Kill(); <-exited })
+	if err := testenv.WaitSocket(sock, exited, 20*time.Second); err != nil {
+		t.Fatalf("helper master: %v\n%s", err, mlog.String())
+	}
+	client := r.ssh("-S", sock, "-O", "proxy", "h", "echo started; sleep 60")
+	out := new(testenv.Buffer)
+	client.Stdout = out
+	if err := client.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { client.Wait(); close(done) }()
+	if !out.WaitFor("started", 20*time.Second) {
+		client.Process.Kill()
+		t.Fatalf("session did not start: %q\n%s", out.String(), mlog.String())
+	}
+	master.Process.Signal(syscall.SIGKILL)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		client.Process.Kill()
+		t.Fatal("ssh -O proxy hung after the master was killed")
+	}
+	if code := client.ProcessState.ExitCode(); code != 255 {
+		t.Fatalf("ssh -O proxy exited %d, want 255", code)
 	}
 }

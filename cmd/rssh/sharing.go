@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
 	"github.com/rssh/rssh/config"
@@ -341,6 +342,10 @@ func (d *sharingDialer) becomeMaster(ctx context.Context, cfg *config.Config, op
 		kind, spec := f.Spec()
 		stop, port, err := pc.StartForward(kind, spec, fw)
 		return stop, uint32(port), err
+	}
+	h.RemoteForward = func(host string, port uint32, path string, serve func(ssh.NewChannel)) (io.Closer, uint32, error) {
+		stop, p, err := pc.ListenRemoteChannels(host, int(port), path, d.log, serve)
+		return stop, uint32(p), err
 	}
 	m := &masterConn{Conn: pc, done: make(chan struct{}), persist: d.cs.persist}
 	sopts := mux.ServerOptions{Log: d.log,
