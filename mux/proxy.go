@@ -49,11 +49,7 @@ type proxyConn struct {
 	h   *SSHHandler
 	c   net.Conn
 	log *slog.Logger
-
-	wmu     sync.Mutex
-	wcond   *sync.Cond
-	out     []byte // framed packets not written yet
-	wclosed bool
+	proxyOut
 
 	mu     sync.Mutex
 	chans  map[uint32]*proxyChan // by our id
@@ -104,8 +100,7 @@ type proxyChan struct {
 func (h *SSHHandler) Proxy(conn net.Conn) {
 	pc := &proxyConn{h: h, c: conn, log: h.log(), chans: map[uint32]*proxyChan{},
 		globals: make(chan *proxyMsg, 64), done: make(chan struct{})}
-	pc.wcond = sync.NewCond(&pc.wmu)
-	crash.Go(pc.writer)
+	pc.proxyOut.init(conn)
 	crash.Go(pc.serveGlobals)
 	watch := make(chan struct{})
 	crash.Go(func() {
@@ -245,48 +240,6 @@ func (pc *proxyConn) dispatch(pm *proxyMsg) error {
 		reply.Reply(pm.Type == msgChannelSuccess, nil)
 	}
 	return err
-}
-
-// send queues one message (type byte and payload) for the client.
-func (pc *proxyConn) send(m []byte) error {
-	pc.wmu.Lock()
-	defer pc.wmu.Unlock()
-	if pc.wclosed {
-		return errProxyClosed
-	}
-	if len(pc.out) > proxyMaxQueued {
-		pc.wclosed = true
-		pc.c.Close()
-		pc.wcond.Broadcast()
-		return errors.New("proxy client does not read")
-	}
-	pc.out = appendProxyPacket(pc.out, m)
-	pc.wcond.Signal()
-	return nil
-}
-
-func (pc *proxyConn) writer() {
-	var buf []byte
-	for {
-		pc.wmu.Lock()
-		for len(pc.out) == 0 && !pc.wclosed {
-			pc.wcond.Wait()
-		}
-		if len(pc.out) == 0 {
-			pc.wmu.Unlock()
-			return
-		}
-		buf, pc.out = pc.out, buf[:0]
-		pc.wmu.Unlock()
-		if _, err := pc.c.Write(buf); err != nil {
-			pc.wmu.Lock()
-			pc.wclosed = true
-			pc.out = nil
-			pc.wmu.Unlock()
-			pc.c.Close()
-			return
-		}
-	}
 }
 
 // newChan registers a channel under a fresh id of ours.
@@ -751,9 +704,73 @@ func (pc *proxyConn) teardown() {
 			r.Reply(false, nil)
 		}
 	}
-	pc.wmu.Lock()
-	pc.wclosed = true
-	pc.wcond.Broadcast()
-	pc.wmu.Unlock()
+	pc.proxyOut.close()
 	pc.c.Close()
+}
+
+// proxyOut writes framed proxy-mode packets to a connection from a queue,
+// so that no reader ever blocks on a peer that is not reading; a peer
+// that lets proxyMaxQueued bytes pile up is dropped.
+type proxyOut struct {
+	oc      net.Conn
+	wmu     sync.Mutex
+	wcond   *sync.Cond
+	out     []byte // framed packets not written yet
+	wclosed bool
+}
+
+func (o *proxyOut) init(c net.Conn) {
+	o.oc = c
+	o.wcond = sync.NewCond(&o.wmu)
+	crash.Go(o.writer)
+}
+
+// send queues one message (type byte and payload).
+func (o *proxyOut) send(m []byte) error {
+	o.wmu.Lock()
+	defer o.wmu.Unlock()
+	if o.wclosed {
+		return errProxyClosed
+	}
+	if len(o.out) > proxyMaxQueued {
+		o.wclosed = true
+		o.oc.Close()
+		o.wcond.Broadcast()
+		return errors.New("proxy peer does not read")
+	}
+	o.out = appendProxyPacket(o.out, m)
+	o.wcond.Signal()
+	return nil
+}
+
+// close stops the writer once what is queued has been written.
+func (o *proxyOut) close() {
+	o.wmu.Lock()
+	o.wclosed = true
+	o.wcond.Broadcast()
+	o.wmu.Unlock()
+}
+
+func (o *proxyOut) writer() {
+	var buf []byte
+	for {
+		o.wmu.Lock()
+		for len(o.out) == 0 && !o.wclosed {
+			o.wcond.Wait()
+		}
+		if len(o.out) == 0 {
+			o.wmu.Unlock()
+			return
+		}
+		buf, o.out = o.out, buf[:0]
+		o.wmu.Unlock()
+		if _, err := o.oc.Write(buf); err != nil {
+			o.wmu.Lock()
+			o.wclosed = true
+			o.out = nil
+			o.wmu.Unlock()
+			o.oc.Close()
+			return
+		}
+	}
 }

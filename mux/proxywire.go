@@ -62,11 +62,23 @@ func readProxyPacket(r io.Reader) ([]byte, error) {
 	return b[1:], nil
 }
 
-// appendProxyPacket frames the message m (type byte and payload).
+// minProxyPacket is the shortest packet OpenSSH's reader takes
+// (ssh_packet_read_poll2_mux: "packlen < 4 + 1" is an incomplete
+// message): an empty REQUEST_SUCCESS or REQUEST_FAILURE is shorter.
+const minProxyPacket = 5
+
+// appendProxyPacket frames the message m (type byte and payload). A
+// message too short for OpenSSH's reader gets zero bytes after its
+// payload, which a reply's reader leaves unread.
 func appendProxyPacket(out, m []byte) []byte {
-	out = binary.BigEndian.AppendUint32(out, uint32(len(m)+1))
+	n := max(len(m)+1, minProxyPacket)
+	out = binary.BigEndian.AppendUint32(out, uint32(n))
 	out = append(out, 0)
-	return append(out, m...)
+	out = append(out, m...)
+	for i := len(m) + 1; i < n; i++ {
+		out = append(out, 0)
+	}
+	return out
 }
 
 // proxyMsg is one connection-protocol message, decoded as far as the relay
