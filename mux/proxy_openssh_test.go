@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -238,5 +239,48 @@ func TestProxyMasterKilled(t *testing.T) {
 	}
 	if code := client.ProcessState.ExitCode(); code != 255 {
 		t.Fatalf("ssh -O proxy exited %d, want 255", code)
+	}
+}
+
+// TestProxyMalformed: a proxy client that breaks the protocol (a
+// truncated message, a channel it never opened, data beyond its window)
+// is dropped with a log line; the master serves the next one.
+func TestProxyMalformed(t *testing.T) {
+	r := newRig(t, testenv.SSHDOptions{LogLevel: "INFO"})
+	logb := new(testenv.Buffer)
+	sock, _ := r.master(&SSHHandler{Log: slog.New(slog.NewTextHandler(logb, nil))}, ServerOptions{})
+	open := (&proxyMsg{Type: msgChannelOpen, Name: "session", Sender: 9, Window: 1 << 20, MaxPacket: 1 << 15}).marshal()
+	for i, bad := range [][]byte{
+		appendProxyPacket(nil, []byte{msgChannelData, 0, 0}),
+		appendProxyPacket(nil, (&proxyMsg{Type: msgChannelEOF, Recipient: 77}).marshal()),
+		{0, 0, 0, 1},
+		{0xff, 0, 0, 0, 0},
+		appendProxyPacket(nil, []byte{20, 1, 2, 3}), // KEXINIT: not connection protocol
+		append(appendProxyPacket(nil, open), appendProxyPacket(nil, (&proxyMsg{Type: msgChannelData, Recipient: 1, Data: make([]byte, 40000)}).marshal())...),
+	} {
+		c, err := Dial(sock, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc, _, _, err := c.Proxy()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.conn.Write(bad)
+		done := make(chan error, 1)
+		go func() { done <- pc.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("case %d: the master kept a client that broke the protocol", i)
+		}
+		if !waitFor(5*time.Second, func() bool { return strings.Count(logb.String(), "mux proxy client dropped") > i }) {
+			t.Fatalf("case %d: no log line: %s", i, logb.String())
+		}
+		pc.Close()
+	}
+	got := run(t, r.ssh("-S", sock, "-O", "proxy", "h", "echo fine"), "")
+	if got.stdout != "fine\n" || got.code != 0 {
+		t.Fatalf("after the bad clients: %+v", got)
 	}
 }
