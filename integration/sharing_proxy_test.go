@@ -2,12 +2,17 @@ package integration
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 
 	"github.com/rssh/rssh/internal/testenv"
 )
@@ -101,5 +106,85 @@ func TestSharingProxyRsshClient(t *testing.T) {
 	none := w.rssh(nil, "-S", filepath.Join(dir, "none"), "-O", "proxy", "target", "true")
 	if none.code != 255 || !strings.Contains(none.stderr, "No such file or directory") {
 		t.Fatalf("-O proxy with no master: %s", none)
+	}
+}
+
+// TestSharingProxyRsshForwardsAndFaults: `rssh -O proxy -L` through an
+// OpenSSH master (direct-tcpip channels of its own), a PTY session
+// through an rssh master, and the master killed under a proxy-mode
+// session: rssh then exits 255 at once, as ssh.
+func TestSharingProxyRsshForwardsAndFaults(t *testing.T) {
+	w := newWorld(t, "", "\tLogLevel ERROR")
+	dir := sockDir(t)
+	osock := filepath.Join(dir, "ssh")
+	_, olog, oexited := w.background(w.sshBin(), "-F", w.config, "-M", "-S", osock, "-N", "target")
+	waitSock(t, osock, oexited, olog)
+	echo := testenv.StartEcho(t)
+	echoPort := echo.Addr().(*net.TCPAddr).Port
+	lport := freePort(t)
+	_, llog, lexited := w.background(rsshBin, "-F", w.config, "-S", osock, "-O", "proxy", "-N",
+		"-L", fmt.Sprintf("%d:127.0.0.1:%d", lport, echoPort), "target")
+	deadline := time.Now().Add(20 * time.Second)
+	for !dialsPort(lport) {
+		select {
+		case <-lexited:
+			t.Fatalf("rssh -O proxy -L exited: %s", llog.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("-L through proxy mode never listened: %s", llog.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	echoVia(t, lport)
+	echoVia(t, lport)
+
+	sock := filepath.Join(dir, "rssh")
+	master, mlog, exited := w.background(rsshBin, "-F", w.config, "-M", "-S", sock, "-N", "target")
+	waitSock(t, sock, exited, mlog)
+	cmd := exec.Command(rsshBin, "-F", w.config, "-tt", "-S", sock, "-O", "proxy", "target", `test -t 0 && echo is-a-tty; stty size; exit 5`)
+	cmd.Env = w.env
+	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 27, Cols: 83})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan string, 1)
+	go func() { b, _ := io.ReadAll(ptmx); out <- string(b) }()
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("rssh -tt -O proxy did not end")
+	}
+	ptmx.Close()
+	if got := <-out; cmd.ProcessState.ExitCode() != 5 || !strings.Contains(got, "is-a-tty\r\n") || !strings.Contains(got, "27 83\r\n") {
+		t.Fatalf("PTY through proxy mode: exit %d, %q", cmd.ProcessState.ExitCode(), got)
+	}
+
+	sess := exec.Command(rsshBin, "-F", w.config, "-S", sock, "-O", "proxy", "target", "echo started; sleep 60")
+	sess.Env = w.env
+	sout := new(testenv.Buffer)
+	sess.Stdout = sout
+	if err := sess.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sdone := make(chan struct{})
+	go func() { sess.Wait(); close(sdone) }()
+	if !sout.WaitFor("started", 20*time.Second) {
+		sess.Process.Kill()
+		t.Fatalf("proxy-mode session did not start: %s", mlog.String())
+	}
+	master.Process.Signal(syscall.SIGKILL)
+	<-exited
+	select {
+	case <-sdone:
+	case <-time.After(10 * time.Second):
+		sess.Process.Kill()
+		t.Fatal("rssh -O proxy hung after its master was killed")
+	}
+	if code := sess.ProcessState.ExitCode(); code != 255 {
+		t.Fatalf("rssh -O proxy exited %d after its master was killed, want 255", code)
 	}
 }
