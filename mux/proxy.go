@@ -24,7 +24,14 @@ import (
 type ProxyHandler interface {
 	// Proxy serves conn until the client or the connection ends, and
 	// closes it.
-	Proxy(conn net.Conn)
+	Proxy(conn net.Conn, opts ProxyOptions)
+}
+
+// ProxyOptions are what a proxy client said of itself in its HELLO.
+type ProxyOptions struct {
+	// Agent: it answers agent channels (rssh's client does; OpenSSH's
+	// ssh would crash on one in proxy mode, so it gets none).
+	Agent bool
 }
 
 var _ ProxyHandler = (*SSHHandler)(nil)
@@ -46,9 +53,10 @@ var errProxyClosed = errors.New("proxy client gone")
 
 // proxyConn is one proxy-mode client: the downstream.
 type proxyConn struct {
-	h   *SSHHandler
-	c   net.Conn
-	log *slog.Logger
+	h    *SSHHandler
+	c    net.Conn
+	log  *slog.Logger
+	opts ProxyOptions
 	proxyOut
 
 	mu     sync.Mutex
@@ -97,8 +105,8 @@ type proxyChan struct {
 }
 
 // Proxy relays a proxy-mode client's connection protocol onto h.Client.
-func (h *SSHHandler) Proxy(conn net.Conn) {
-	pc := &proxyConn{h: h, c: conn, log: h.log(), chans: map[uint32]*proxyChan{},
+func (h *SSHHandler) Proxy(conn net.Conn, opts ProxyOptions) {
+	pc := &proxyConn{h: h, c: conn, log: h.log(), opts: opts, chans: map[uint32]*proxyChan{},
 		globals: make(chan *proxyMsg, 64), done: make(chan struct{})}
 	pc.proxyOut.init(conn)
 	crash.Go(pc.serveGlobals)
@@ -461,11 +469,22 @@ func (c *proxyChan) inbound() {
 // request passes one of the client's channel requests upstream.
 func (c *proxyChan) request(ch ssh.Channel, pm *proxyMsg) bool {
 	switch pm.Name {
-	case "auth-agent-req@openssh.com", "x11-req":
-		// As OpenSSH's master: the server's agent and X11 channels cannot
-		// be told apart by session, so a proxy client gets neither.
+	case "x11-req":
+		// As OpenSSH's master: the server's X11 channels cannot be told
+		// apart by session, so a proxy client gets none.
 		c.pc.log.Debug("mux proxy: refused " + pm.Name)
 		return false
+	case "auth-agent-req@openssh.com":
+		// The server's agent channels go to the one proxy client that
+		// asked for them; see routeAgent.
+		if !c.pc.opts.Agent {
+			c.pc.log.Debug("mux proxy: refused " + pm.Name + ": the client does not take agent channels in proxy mode")
+			return false
+		}
+		if !c.pc.h.claimAgent(c.pc) {
+			c.pc.log.Debug("mux proxy: refused " + pm.Name + ": the master forwards its own agent")
+			return false
+		}
 	case "exec":
 		c.mu.Lock()
 		preamble := c.preamble
@@ -688,6 +707,7 @@ func (pc *proxyConn) teardown() {
 	for _, f := range fwds {
 		f.stop.Close()
 	}
+	pc.h.releaseAgent(pc)
 	for _, c := range chans {
 		c.mu.Lock()
 		c.dead = true
@@ -771,6 +791,64 @@ func (o *proxyOut) writer() {
 			o.wmu.Unlock()
 			o.oc.Close()
 			return
+		}
+	}
+}
+
+const agentChannelType = "auth-agent@openssh.com"
+
+// claimAgent records that pc asked for agent forwarding on a session, and
+// takes the server's agent channels for the proxy clients unless the
+// master's own connection serves them (then false: the request is
+// refused, and the client's sessions get no agent).
+func (h *SSHHandler) claimAgent(pc *proxyConn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.agentState == 0 {
+		chans := h.Client.HandleChannelOpen(agentChannelType)
+		if chans == nil {
+			h.agentState = -1
+		} else {
+			h.agentState = 1
+			h.agentClients = map[*proxyConn]int{}
+			crash.Go(func() { h.routeAgent(chans) })
+		}
+	}
+	if h.agentState < 0 {
+		return false
+	}
+	h.agentClients[pc]++
+	return true
+}
+
+func (h *SSHHandler) releaseAgent(pc *proxyConn) {
+	h.mu.Lock()
+	delete(h.agentClients, pc)
+	h.mu.Unlock()
+}
+
+// routeAgent hands each agent channel the server opens to the proxy
+// client that asked for agent forwarding. The channel does not say which
+// session it is for (OpenSSH's master forwards no agent to proxy clients
+// for that reason): with no such client it is refused, and with more than
+// one at a time too, rather than given to the wrong one.
+func (h *SSHHandler) routeAgent(chans <-chan ssh.NewChannel) {
+	for nc := range chans {
+		h.mu.Lock()
+		var only *proxyConn
+		for pc := range h.agentClients {
+			only = pc
+		}
+		n := len(h.agentClients)
+		h.mu.Unlock()
+		switch {
+		case n == 0:
+			nc.Reject(ssh.Prohibited, "agent forwarding not requested")
+		case n > 1:
+			h.log().Warn("mux proxy: agent channel refused: several proxy clients forward their agents")
+			nc.Reject(ssh.Prohibited, "agent forwarding ambiguous on a shared connection")
+		default:
+			crash.Go(func() { only.offer(nc) })
 		}
 	}
 }

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/crypto/ssh"
+	xagent "golang.org/x/crypto/ssh/agent"
 
 	"github.com/rssh/rssh/internal/testenv"
 )
@@ -282,5 +284,54 @@ func TestProxyMalformed(t *testing.T) {
 	got := run(t, r.ssh("-S", sock, "-O", "proxy", "h", "echo fine"), "")
 	if got.stdout != "fine\n" || got.code != 0 {
 		t.Fatalf("after the bad clients: %+v", got)
+	}
+}
+
+// TestProxyAgent: OpenSSH's ssh -A in proxy mode gets no agent through
+// an rssh master (it would crash on an agent channel there: it has no
+// key exchange to bind the agent to), as -a gets none; a client that says
+// in its HELLO that it takes agent channels gets the server's for its
+// session. The agent's answers are the direct ones.
+func TestProxyAgent(t *testing.T) {
+	r := newRig(t, testenv.SSHDOptions{LogLevel: "INFO", Extra: "AllowAgentForwarding yes"})
+	sock, _ := r.master(&SSHHandler{}, ServerOptions{})
+	agent := testenv.StartAgent(t)
+	agent.Add(t, r.key)
+	withAgent := func(cmd *exec.Cmd) *exec.Cmd {
+		cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK="+agent.Sock)
+		return cmd
+	}
+	want := run(t, withAgent(r.ssh("-a", "-S", "none", "h", "ssh-add -l")), "")
+	for _, flag := range []string{"-A", "-a"} {
+		got := run(t, withAgent(r.ssh(flag, "-S", sock, "-O", "proxy", "h", "ssh-add -l")), "")
+		if got != want || want.code != 2 {
+			t.Fatalf("ssh %s -O proxy: %+v, direct -a %+v", flag, got, want)
+		}
+	}
+	// A client of our own that takes agent channels.
+	c, err := Dial(sock, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, chans, reqs, err := c.Proxy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := ssh.NewClient(conn, chans, reqs)
+	defer cl.Close()
+	if err := xagent.ForwardToRemote(cl, agent.Sock); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := cl.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xagent.RequestAgentForwarding(sess); err != nil {
+		t.Fatal(err)
+	}
+	out, err := sess.Output("ssh-add -l")
+	want = run(t, withAgent(r.ssh("-A", "-S", "none", "h", "ssh-add -l")), "")
+	if err != nil || string(out) != want.stdout || !strings.Contains(want.stdout, "ED25519") {
+		t.Fatalf("agent through proxy mode: %q, %v; direct %+v", out, err, want)
 	}
 }

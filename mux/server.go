@@ -296,8 +296,9 @@ type serverConn struct {
 	c  *net.UnixConn
 	wm sync.Mutex // one writer at a time: replies and the exit message
 
-	mu   sync.Mutex
-	sess Session
+	mu    sync.Mutex
+	sess  Session
+	hello *Hello // the client's
 }
 
 func (c *serverConn) send(b []byte) error {
@@ -347,6 +348,7 @@ func (c *serverConn) serve() {
 		s.log.Warn(fmt.Sprintf("unsupported multiplexing protocol version %d (expected %d)", r.Hello.Version, Version))
 		return
 	}
+	c.hello = r.Hello
 	for {
 		b, err := readPacket(c.c)
 		if err != nil {
@@ -424,7 +426,13 @@ func (c *serverConn) proxy(id uint32) bool {
 	}
 	s.addActive(1)
 	defer s.addActive(-1)
-	ph.Proxy(c.c)
+	var opts ProxyOptions
+	for _, e := range c.hello.Extensions {
+		if e[0] == extAgentProxy {
+			opts.Agent = true
+		}
+	}
+	ph.Proxy(c.c, opts)
 	return false
 }
 

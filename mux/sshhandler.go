@@ -70,6 +70,12 @@ type SSHHandler struct {
 	forwards map[Forward]io.Closer
 	ttys     map[*sshSession]struct{}
 	done     chan struct{} // closed when Client's connection ends
+
+	// The server's agent channels, once a proxy client asked for agent
+	// forwarding: agentState 0 not claimed yet, 1 routed here, -1 served
+	// elsewhere (the master's own ForwardAgent).
+	agentState   int
+	agentClients map[*proxyConn]int // proxy clients that asked, and how many sessions
 }
 
 var (

@@ -326,7 +326,13 @@ func DecodeReply(b []byte) (*Reply, error) {
 	return r, nil
 }
 
-func encodeHello() []byte { return msg(msgHello).u32(Version).b }
+// extAgentProxy in a client's HELLO says it answers agent channels in
+// proxy mode. OpenSSH's ssh does not (it dereferences the key exchange it
+// does not have there), so only clients that say so get them; OpenSSH's
+// master ignores client extensions it does not know.
+const extAgentProxy = "agent-proxy@rssh"
+
+func encodeHello() []byte { return msg(msgHello).u32(Version).str(extAgentProxy).str("1").b }
 
 func encodeSession(s *SessionRequest) []byte {
 	m := msg(cNewSession).u32(s.ID).str("").u32(b2u(s.TTY)).u32(b2u(s.X11)).u32(b2u(s.Agent)).
