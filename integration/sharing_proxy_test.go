@@ -188,3 +188,30 @@ func TestSharingProxyRsshForwardsAndFaults(t *testing.T) {
 		t.Fatalf("rssh -O proxy exited %d after its master was killed, want 255", code)
 	}
 }
+
+// TestSharingProxyRsshAgent: OpenSSH's ssh -A -O proxy gets no agent
+// through an rssh master (it would crash on an agent channel in proxy
+// mode), as a direct ssh -a; `rssh -A -O proxy` gets this client's agent
+// for its session (the master gives it the server's agent channels), with
+// the answers of a direct rssh -A. The OpenSSH case comes first: sshd
+// makes one agent socket per connection, and from the first session that
+// asks on, every session on the connection sees it.
+func TestSharingProxyRsshAgent(t *testing.T) {
+	w := newWorld(t, "", "\tLogLevel ERROR")
+	agent := testenv.StartAgent(t)
+	agent.Add(t, w.key)
+	w.env = append(w.env, "SSH_AUTH_SOCK="+agent.Sock)
+	sock := filepath.Join(sockDir(t), "rssh")
+	_, mlog, exited := w.background(rsshBin, "-F", w.config, "-M", "-S", sock, "-N", "target")
+	waitSock(t, sock, exited, mlog)
+	noAgent := w.ssh(nil, "-a", "-S", "none", "target", "ssh-add -l")
+	ossh := w.ssh(nil, "-A", "-S", sock, "-O", "proxy", "target", "ssh-add -l")
+	if ossh != noAgent || noAgent.code != 2 {
+		t.Fatalf("ssh -A -O proxy:\n%s\ndirect -a:\n%s", ossh, noAgent)
+	}
+	want := w.rssh(nil, "-A", "-S", "none", "target", "ssh-add -l")
+	got := w.rssh(nil, "-A", "-S", sock, "-O", "proxy", "target", "ssh-add -l")
+	if got != want || want.code != 0 || !strings.Contains(want.stdout, "ED25519") {
+		t.Fatalf("rssh -A -O proxy:\n%s\ndirect:\n%s\nmaster: %s", got, want, mlog.String())
+	}
+}
