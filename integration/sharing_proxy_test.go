@@ -215,3 +215,38 @@ func TestSharingProxyRsshAgent(t *testing.T) {
 		t.Fatalf("rssh -A -O proxy:\n%s\ndirect:\n%s\nmaster: %s", got, want, mlog.String())
 	}
 }
+
+// TestSharingProxyToken: in proxy mode each session gets its
+// environment's token: OpenSSH's ssh -O proxy through an rssh master (the
+// master adds it), rssh -O proxy through an rssh master and through an
+// OpenSSH master (the client's own env requests, which an OpenSSH master
+// relays as they are in proxy mode); a session of another environment
+// does not use a master that delivers another token.
+func TestSharingProxyToken(t *testing.T) {
+	w := newTokenWorld(t, testenv.SSHDOptions{}, false)
+	tok := w.op.Tokens
+	dir := sockDir(t)
+	sock := filepath.Join(dir, "prod")
+	_, mlog, exited := w.background(rsshBin, "-F", w.config, "-M", "-S", sock, "-N", "prod")
+	waitSock(t, sock, exited, mlog)
+	wantEnv := tok["production"] + "|production||\n"
+	if r := w.ssh(nil, "-S", sock, "-O", "proxy", "prod", showEnv); r.code != 0 || r.stdout != wantEnv {
+		t.Fatalf("ssh -O proxy through the rssh master: %s", r)
+	}
+	if r := w.rssh(nil, "-S", sock, "-O", "proxy", "prod", showEnv); r.code != 0 || r.stdout != wantEnv {
+		t.Fatalf("rssh -O proxy through the rssh master: %s", r)
+	}
+	if r := w.rssh(nil, "-S", sock, "-O", "proxy", "dev", showEnv); r.code != 255 || r.stdout != "" ||
+		!strings.Contains(r.stderr, `delivers the token of environment "production", this session wants "development"`) {
+		t.Fatalf("dev -O proxy with prod's master: %s", r)
+	}
+	osock := filepath.Join(dir, "ossh")
+	_, olog, oexited := w.background("ssh", "-F", w.config, "-M", "-S", osock, "-N", "prod")
+	waitSock(t, osock, oexited, olog)
+	if r := w.rssh(nil, "-S", osock, "-O", "proxy", "prod", showEnv); r.code != 0 || r.stdout != wantEnv {
+		t.Fatalf("rssh -O proxy through the OpenSSH master: %s", r)
+	}
+	if n := strings.Count(w.sshd.Log(), "Accepted publickey"); n != 2 {
+		t.Fatalf("%d logins, want the two masters' only", n)
+	}
+}

@@ -305,7 +305,8 @@ func (d *sharingDialer) Dial(ctx context.Context, cfg *config.Config, opts sessi
 // session's own connection protocol, so its env requests (the token
 // included) reach the server as sent, through an OpenSSH master too. As
 // ssh, a socket with no master behind it is an error, not a direct
-// connection; an rssh master for another destination is one as well.
+// connection; an rssh master for another destination or environment is
+// one as well.
 func (d *sharingDialer) proxyDial(cfg *config.Config) (session.Conn, error) {
 	c, err := mux.Dial(d.cs.path, time.Duration(cfg.ConnectTimeout)*time.Second)
 	if err != nil {
@@ -318,6 +319,11 @@ func (d *sharingDialer) proxyDial(cfg *config.Config) (session.Conn, error) {
 	if dest, ok := c.Extension(extDest); ok && dest != destOf(cfg) {
 		c.Close()
 		return nil, fmt.Errorf("the master at %s serves %s, not %s", d.cs.path, dest, destOf(cfg))
+	}
+	// An rssh master adds its environment's token to every session.
+	if env, ok := c.Extension(extEnv); ok && env != d.planEnv() {
+		c.Close()
+		return nil, fmt.Errorf("the master at %s delivers the token of environment %q, this session wants %q", d.cs.path, env, d.planEnv())
 	}
 	conn, chans, reqs, err := c.Proxy()
 	if err != nil {
