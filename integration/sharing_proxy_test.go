@@ -54,18 +54,7 @@ func TestSharingProxyOpenSSHClientRsshMaster(t *testing.T) {
 	rport := freePort(t)
 	_, plog, pexited := w.background(w.sshBin(), "-F", w.config, "-S", sock, "-O", "proxy", "-N",
 		"-v", "-o", "ExitOnForwardFailure yes", "-R", fmt.Sprintf("%d:127.0.0.1:%d", rport, echoPort), "target")
-	deadline := time.Now().Add(20 * time.Second)
-	for !dialsPort(rport) {
-		select {
-		case <-pexited:
-			t.Fatalf("ssh -O proxy -R exited: %s\nmaster: %s", plog.String(), mlog.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("-R through proxy mode never listened: %s", plog.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitListen(t, rport, pexited, plog)
 	echoVia(t, rport)
 	echoVia(t, rport)
 	if n := strings.Count(w.sshd.Log(), "Accepted publickey"); n != 1+len(proxyCases()) {
@@ -124,24 +113,31 @@ func TestSharingProxyRsshForwardsAndFaults(t *testing.T) {
 	lport := freePort(t)
 	_, llog, lexited := w.background(rsshBin, "-F", w.config, "-S", osock, "-O", "proxy", "-N",
 		"-L", fmt.Sprintf("%d:127.0.0.1:%d", lport, echoPort), "target")
-	deadline := time.Now().Add(20 * time.Second)
-	for !dialsPort(lport) {
-		select {
-		case <-lexited:
-			t.Fatalf("rssh -O proxy -L exited: %s", llog.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("-L through proxy mode never listened: %s", llog.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitListen(t, lport, lexited, llog)
 	echoVia(t, lport)
 	echoVia(t, lport)
+	// -R through the OpenSSH master, which keeps the server's reply: the
+	// forward works all the same.
+	rport := freePort(t)
+	_, rlog, rexited := w.background(rsshBin, "-F", w.config, "-S", osock, "-O", "proxy", "-N",
+		"-R", fmt.Sprintf("%d:127.0.0.1:%d", rport, echoPort), "target")
+	waitListen(t, rport, rexited, rlog)
+	echoVia(t, rport)
 
 	sock := filepath.Join(dir, "rssh")
 	master, mlog, exited := w.background(rsshBin, "-F", w.config, "-M", "-S", sock, "-N", "target")
 	waitSock(t, sock, exited, mlog)
+	// -R with a port the server picks, through the rssh master, which
+	// answers with it: rssh says it as ssh does.
+	_, r0log, r0exited := w.background(rsshBin, "-F", w.config, "-S", sock, "-O", "proxy", "-N",
+		"-o", "LogLevel INFO", "-R", fmt.Sprintf("0:127.0.0.1:%d", echoPort), "target")
+	if !r0log.WaitFor("Allocated port ", 20*time.Second) {
+		t.Fatalf("-R 0 through proxy mode: %s", r0log.String())
+	}
+	var port0 int
+	fmt.Sscanf(r0log.String()[strings.Index(r0log.String(), "Allocated port ")+len("Allocated port "):], "%d", &port0)
+	waitListen(t, port0, r0exited, r0log)
+	echoVia(t, port0)
 	cmd := exec.Command(rsshBin, "-F", w.config, "-tt", "-S", sock, "-O", "proxy", "target", `test -t 0 && echo is-a-tty; stty size; exit 5`)
 	cmd.Env = w.env
 	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 27, Cols: 83})
@@ -248,5 +244,23 @@ func TestSharingProxyToken(t *testing.T) {
 	}
 	if n := strings.Count(w.sshd.Log(), "Accepted publickey"); n != 2 {
 		t.Fatalf("%d logins, want the two masters' only", n)
+	}
+}
+
+// waitListen waits until 127.0.0.1:port takes connections, or fails if
+// the process meant to listen there exits first.
+func waitListen(t *testing.T, port int, exited chan struct{}, log *testenv.Buffer) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !dialsPort(port) {
+		select {
+		case <-exited:
+			t.Fatalf("exited before port %d listened: %s", port, log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port %d never listened: %s", port, log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

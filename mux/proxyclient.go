@@ -22,6 +22,13 @@ import (
 // are answered with a failure here (x/crypto's Request cannot be answered
 // from outside the package), as a client answers those it does not know.
 // The Client is the connection's from here: closing the ssh.Conn closes it.
+//
+// OpenSSH's master passes on only tcpip-forward of the global requests,
+// never returns the server's reply, and drops a proxy client that sends
+// any other: through it, a tcpip-forward is sent without asking for a
+// reply and answered here as granted (one for port 0 is refused here, as
+// its port could never be learnt), and the other requests are answered
+// here as refused without being sent.
 func (c *Client) Proxy() (ssh.Conn, <-chan ssh.NewChannel, <-chan *ssh.Request, error) {
 	r, err := c.call(msg(cProxy).u32(c.next).b)
 	if err != nil {
@@ -30,7 +37,8 @@ func (c *Client) Proxy() (ssh.Conn, <-chan ssh.NewChannel, <-chan *ssh.Request, 
 	if r.Type != sProxy {
 		return nil, nil, nil, unexpected(r)
 	}
-	pc := &proxyClient{c: c.conn, chans: map[uint32]*clientChan{},
+	_, replies := c.Extension(extProxyReplies)
+	pc := &proxyClient{c: c.conn, chans: map[uint32]*clientChan{}, noReplies: !replies,
 		incoming: make(chan ssh.NewChannel, 16), reqs: make(chan *ssh.Request), done: make(chan struct{})}
 	pc.proxyOut.init(c.conn)
 	crash.Go(pc.read)
@@ -42,6 +50,7 @@ func (c *Client) Proxy() (ssh.Conn, <-chan ssh.NewChannel, <-chan *ssh.Request, 
 type proxyClient struct {
 	c net.Conn
 	proxyOut
+	noReplies bool // OpenSSH's master: see Proxy
 
 	mu       sync.Mutex
 	chans    map[uint32]*clientChan
@@ -79,6 +88,15 @@ func (pc *proxyClient) Wait() error {
 }
 
 func (pc *proxyClient) SendRequest(name string, wantReply bool, payload []byte) (bool, []byte, error) {
+	if pc.noReplies {
+		p := &parser{b: payload}
+		p.str()
+		if name != "tcpip-forward" || p.u32() == 0 || p.err != nil {
+			return false, nil, nil
+		}
+		m := (&proxyMsg{Type: msgGlobalRequest, Name: name, Rest: payload}).marshal()
+		return true, nil, pc.send(m)
+	}
 	m := (&proxyMsg{Type: msgGlobalRequest, Name: name, WantReply: wantReply, Rest: payload}).marshal()
 	if !wantReply {
 		return false, nil, pc.send(m)

@@ -329,6 +329,9 @@ func (c *serverConn) serve() {
 		s.mu.Unlock()
 	}()
 	hello := msg(msgHello).u32(Version)
+	if _, ok := s.h.(ProxyHandler); ok {
+		hello.str(extProxyReplies).str("1")
+	}
 	for _, e := range s.opts.Extensions {
 		hello.str(e[0]).str(e[1])
 	}

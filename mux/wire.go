@@ -332,6 +332,11 @@ func DecodeReply(b []byte) (*Reply, error) {
 // master ignores client extensions it does not know.
 const extAgentProxy = "agent-proxy@rssh"
 
+// extProxyReplies in a master's HELLO says it answers a proxy client's
+// global requests. OpenSSH's master does not: it passes tcpip-forward on
+// and keeps the server's reply, and drops a client that sends any other.
+const extProxyReplies = "proxy-replies@rssh"
+
 func encodeHello() []byte { return msg(msgHello).u32(Version).str(extAgentProxy).str("1").b }
 
 func encodeSession(s *SessionRequest) []byte {
