@@ -96,6 +96,12 @@ func TestSharingProxyRsshClient(t *testing.T) {
 	if none.code != 255 || !strings.Contains(none.stderr, "No such file or directory") {
 		t.Fatalf("-O proxy with no master: %s", none)
 	}
+	// As ssh: -W after -O is refused.
+	sshW := w.ssh(nil, "-S", filepath.Join(dir, "rssh"), "-O", "proxy", "-W", "127.0.0.1:1", "target")
+	rsshW := w.rssh(nil, "-S", filepath.Join(dir, "rssh"), "-O", "proxy", "-W", "127.0.0.1:1", "target")
+	if sshW.code != 255 || rsshW.code != 255 || !strings.Contains(rsshW.stderr, "cannot specify stdio forward with -O") {
+		t.Fatalf("-O proxy -W: rssh %s\nssh %s", rsshW, sshW)
+	}
 }
 
 // TestSharingProxyRsshForwardsAndFaults: `rssh -O proxy -L` through an

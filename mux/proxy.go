@@ -59,11 +59,12 @@ type proxyConn struct {
 	opts ProxyOptions
 	proxyOut
 
-	mu     sync.Mutex
-	chans  map[uint32]*proxyChan // by our id
-	nextID uint32
-	fwds   []*proxyFwd
-	ended  bool
+	mu      sync.Mutex
+	chans   map[uint32]*proxyChan // by our id
+	opening int                   // channel opens on their way upstream
+	nextID  uint32
+	fwds    []*proxyFwd
+	ended   bool
 
 	globals chan *proxyMsg
 	done    chan struct{}
@@ -174,13 +175,23 @@ func (pc *proxyConn) dispatch(pm *proxyMsg) error {
 		return nil // we send the client no global requests
 	case msgChannelOpen:
 		pc.mu.Lock()
-		n := len(pc.chans)
+		full := len(pc.chans)+pc.opening >= proxyMaxChannels
+		if !full {
+			pc.opening++
+		}
 		pc.mu.Unlock()
-		if n >= proxyMaxChannels {
+		if full {
 			return pc.send((&proxyMsg{Type: msgChannelOpenFailure, Recipient: pm.Sender,
 				Code: uint32(ssh.ResourceShortage), Data: []byte("too many channels")}).marshal())
 		}
-		crash.Go(func() { pc.openUpstream(pm) })
+		crash.Go(func() {
+			defer func() {
+				pc.mu.Lock()
+				pc.opening--
+				pc.mu.Unlock()
+			}()
+			pc.openUpstream(pm)
+		})
 		return nil
 	}
 	pc.mu.Lock()
@@ -201,11 +212,15 @@ func (pc *proxyConn) dispatch(pm *proxyMsg) error {
 			if c.opened == nil {
 				return fmt.Errorf("open answer for channel %d it did not get", pm.Recipient)
 			}
-			c.opened <- pm // buffered, and only one answer gets here
-			c.opened = nil
-			if pm.Type == msgChannelOpenFailure {
+			if pm.Type == msgChannelOpenConfirm {
+				// Set here, before the client's next message (a window
+				// adjust, say) for the channel can come.
+				c.peer, c.peerWin, c.peerMax = pm.Sender, pm.Window, pm.MaxPacket
+			} else {
 				c.closeRcvd = true // nothing more from the client for it
 			}
+			c.opened <- pm // buffered, and only one answer gets here
+			c.opened = nil
 			return nil
 		}
 		if c.opened != nil {
@@ -367,9 +382,6 @@ func (pc *proxyConn) offer(nc ssh.NewChannel) {
 		nc.Reject(ssh.RejectionReason(pm.Code), string(pm.Data))
 		return
 	}
-	c.mu.Lock()
-	c.peer, c.peerWin, c.peerMax = pm.Sender, pm.Window, pm.MaxPacket
-	c.mu.Unlock()
 	ch, reqs, err := nc.Accept()
 	if err != nil {
 		ch = nil

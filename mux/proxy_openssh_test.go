@@ -21,7 +21,9 @@ import (
 	"golang.org/x/crypto/ssh"
 	xagent "golang.org/x/crypto/ssh/agent"
 
+	"github.com/rssh/rssh/config"
 	"github.com/rssh/rssh/internal/testenv"
+	"github.com/rssh/rssh/sshproxy"
 )
 
 // TestProxyExec: `ssh -O proxy` through an rssh master gives the exit
@@ -333,5 +335,50 @@ func TestProxyAgent(t *testing.T) {
 	want = run(t, withAgent(r.ssh("-A", "-S", "none", "h", "ssh-add -l")), "")
 	if err != nil || string(out) != want.stdout || !strings.Contains(want.stdout, "ED25519") {
 		t.Fatalf("agent through proxy mode: %q, %v; direct %+v", out, err, want)
+	}
+}
+
+// TestProxyRemoteForward: `ssh -O proxy -R 0:…` gets the port the server
+// chose in the reply to its tcpip-forward (which OpenSSH's master never
+// passes back) and the server's channels for it; when the client goes,
+// so does its forward.
+func TestProxyRemoteForward(t *testing.T) {
+	r := newRig(t, testenv.SSHDOptions{LogLevel: "INFO"})
+	conn := sshproxy.NewConn(r.client(), &config.Config{})
+	logb := new(testenv.Buffer)
+	sock, _ := r.master(&SSHHandler{Client: conn.Client,
+		RemoteForward: func(host string, port uint32, path string, serve func(ssh.NewChannel)) (io.Closer, uint32, error) {
+			stop, p, err := conn.ListenRemoteChannels(host, int(port), path, slog.New(slog.NewTextHandler(logb, nil)), serve)
+			return stop, uint32(p), err
+		}}, ServerOptions{})
+	echo := testenv.StartEcho(t)
+	echoPort := echo.Addr().(*net.TCPAddr).Port
+	cmd := r.ssh("-S", sock, "-O", "proxy", "-N", "-o", "LogLevel INFO", "-R", fmt.Sprintf("0:127.0.0.1:%d", echoPort), "h")
+	errb := new(testenv.Buffer)
+	cmd.Stderr = errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	if !errb.WaitFor("Allocated port ", 20*time.Second) {
+		t.Fatalf("no allocated port: %q", errb.String())
+	}
+	var port int
+	s := errb.String()
+	fmt.Sscanf(s[strings.Index(s, "Allocated port ")+len("Allocated port "):], "%d", &port)
+	if !waitFor(10*time.Second, func() bool { return dials(port) }) {
+		t.Fatalf("port %d not listening: %q\n%s", port, s, logb.String())
+	}
+	echoThrough(t, port)
+	echoThrough(t, port)
+	if strings.Contains(logb.String(), "WARNING") {
+		t.Fatalf("forwarded channels not routed: %s", logb.String())
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
+	if !waitFor(10*time.Second, func() bool { return !dials(port) }) {
+		t.Fatalf("port %d still forwarded after its proxy client went", port)
 	}
 }

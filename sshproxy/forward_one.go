@@ -31,6 +31,9 @@ func (c *Conn) StartForward(kind config.ForwardKind, spec string, fw Forwards) (
 // server opens for it to serve unanswered: a mux proxy client answers
 // them itself. Closing stop cancels the forward.
 func (c *Conn) ListenRemoteChannels(host string, port int, path string, log *slog.Logger, serve func(ssh.NewChannel)) (stop io.Closer, allocated int, err error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	rf, err := c.listenRemote(host, port, path, log, func(nc ssh.NewChannel, _ string) { serve(nc) })
 	if err != nil {
 		return nil, 0, err

@@ -261,6 +261,10 @@ func parseArgs(args []string) (*invocation, error) {
 					if inv.stdioTarget != "" {
 						return errors.New("stdio forward already specified")
 					}
+					if inv.muxCommand != "" {
+						// As ssh: only when -O comes first.
+						return errors.New("cannot specify stdio forward with -O")
+					}
 					inv.stdioTarget = val
 					setDirect("RequestTTY", "no")
 					setDirect("SessionType", "none")
