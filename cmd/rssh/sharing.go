@@ -328,7 +328,7 @@ func (d *sharingDialer) proxyDial(cfg *config.Config) (session.Conn, error) {
 	conn, chans, reqs, err := c.Proxy()
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("mux_client_proxy: %w", err)
+		return nil, fmt.Errorf("proxy mode request: %w", err)
 	}
 	d.log.Debug(fmt.Sprintf("proxy mode through the master at %s", d.cs.path))
 	return sshproxy.NewConn(ssh.NewClient(conn, chans, reqs), cfg), nil
