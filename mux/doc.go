@@ -11,6 +11,12 @@
 // tokens. It does not own the SSH connection: a master's real work goes
 // through a Handler (NewSSHHandler backs one with an *ssh.Client), and the
 // environment each new session gets, the token included, is computed by
-// the caller through SSHHandler.Env. Proxy mode (MUX_C_PROXY, ssh -O proxy)
-// is not spoken.
+// the caller through SSHHandler.Env.
+//
+// Proxy mode (MUX_C_PROXY, ssh -O proxy) is spoken both ways: a master's
+// SSHHandler relays a proxy client's SSH connection protocol (RFC 4254, in
+// OpenSSH's unencrypted mux-proxy framing) onto its connection with flow
+// control of its own on each side (proxy.go), and Client.Proxy gives a
+// client an ssh.Conn over the socket for x/crypto's ssh.NewClient
+// (proxyclient.go). The codec is proxywire.go.
 package mux

@@ -296,8 +296,9 @@ type serverConn struct {
 	c  *net.UnixConn
 	wm sync.Mutex // one writer at a time: replies and the exit message
 
-	mu   sync.Mutex
-	sess Session
+	mu    sync.Mutex
+	sess  Session
+	hello *Hello // the client's
 }
 
 func (c *serverConn) send(b []byte) error {
@@ -328,6 +329,9 @@ func (c *serverConn) serve() {
 		s.mu.Unlock()
 	}()
 	hello := msg(msgHello).u32(Version)
+	if _, ok := s.h.(ProxyHandler); ok {
+		hello.str(extProxyReplies).str("1")
+	}
 	for _, e := range s.opts.Extensions {
 		hello.str(e[0]).str(e[1])
 	}
@@ -347,6 +351,7 @@ func (c *serverConn) serve() {
 		s.log.Warn(fmt.Sprintf("unsupported multiplexing protocol version %d (expected %d)", r.Hello.Version, Version))
 		return
 	}
+	c.hello = r.Hello
 	for {
 		b, err := readPacket(c.c)
 		if err != nil {
@@ -399,9 +404,39 @@ func (c *serverConn) handle(r *Request) bool {
 		return c.newSession(r.Session)
 	case cNewStdioFwd:
 		return c.newStdio(r.Stdio)
+	case cProxy:
+		return c.proxy(r.ID)
 	}
 	s.log.Debug(fmt.Sprintf("mux: unsupported mux message 0x%08x", r.Type))
 	return c.send(replyErr(sFailure, r.ID, "unsupported request")) == nil
+}
+
+// proxy puts the connection in proxy mode (PROTOCOL.mux section 9): from
+// MUX_S_PROXY on it carries the SSH connection protocol, which the
+// Handler relays. It counts as a session while it lasts, as ControlPersist
+// must wait for it.
+func (c *serverConn) proxy(id uint32) bool {
+	s := c.s
+	ph, ok := s.h.(ProxyHandler)
+	if !ok {
+		return c.send(replyErr(sFailure, id, "unsupported request")) == nil
+	}
+	if !s.confirm("Allow multiplex proxy connection? ") {
+		return c.send(replyErr(sPermissionDenied, id, "Permission denied")) == nil
+	}
+	if err := c.send(msg(sProxy).u32(id).b); err != nil {
+		return false
+	}
+	s.addActive(1)
+	defer s.addActive(-1)
+	var opts ProxyOptions
+	for _, e := range c.hello.Extensions {
+		if e[0] == extAgentProxy {
+			opts.Agent = true
+		}
+	}
+	ph.Proxy(c.c, opts)
+	return false
 }
 
 func (c *serverConn) recvFds(n int) ([]*os.File, error) {

@@ -53,6 +53,13 @@ type SSHHandler struct {
 	// channels itself, so x/crypto's Client.Listen would get none); it
 	// returns what stops the forward and a remote port 0's allocation.
 	Forwarder func(f Forward) (stop io.Closer, allocated uint32, err error)
+	// RemoteForward, when set, starts a remote forward a proxy-mode
+	// client asked for (tcpip-forward on host and port, or
+	// streamlocal-forward@openssh.com on path when path is set) and hands
+	// each channel the server opens for it to serve; it returns what
+	// cancels the forward and a port 0's allocation. Without it a proxy
+	// client's remote forwards are refused.
+	RemoteForward func(host string, port uint32, path string, serve func(ssh.NewChannel)) (stop io.Closer, allocated uint32, err error)
 	// GatewayPorts makes local forwards without a bind address listen on
 	// every address.
 	GatewayPorts bool
@@ -66,6 +73,13 @@ type SSHHandler struct {
 	mu       sync.Mutex
 	forwards map[Forward]io.Closer
 	ttys     map[*sshSession]struct{}
+	done     chan struct{} // closed when Client's connection ends
+
+	// The server's agent channels, once a proxy client asked for agent
+	// forwarding: agentState 0 not claimed yet, 1 routed here, -1 served
+	// elsewhere (the master's own ForwardAgent).
+	agentState   int
+	agentClients map[*proxyConn]int // proxy clients that asked, and how many sessions
 }
 
 var (

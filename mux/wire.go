@@ -29,6 +29,7 @@ const (
 	sSessionOpened    = 0x80000006
 	sRemotePort       = 0x80000007
 	sTTYAllocFail     = 0x80000008
+	sProxy            = 0x8000000f
 )
 
 // Forward types of OPEN_FWD and CLOSE_FWD.
@@ -306,7 +307,7 @@ func DecodeReply(b []byte) (*Reply, error) {
 			}
 		}
 		r.Hello = h
-	case sOK, sTTYAllocFail:
+	case sOK, sTTYAllocFail, sProxy:
 		r.ID = p.u32()
 	case sPermissionDenied, sFailure:
 		r.ID = p.u32()
@@ -325,7 +326,18 @@ func DecodeReply(b []byte) (*Reply, error) {
 	return r, nil
 }
 
-func encodeHello() []byte { return msg(msgHello).u32(Version).b }
+// extAgentProxy in a client's HELLO says it answers agent channels in
+// proxy mode. OpenSSH's ssh does not (it dereferences the key exchange it
+// does not have there), so only clients that say so get them; OpenSSH's
+// master ignores client extensions it does not know.
+const extAgentProxy = "agent-proxy@rssh"
+
+// extProxyReplies in a master's HELLO says it answers a proxy client's
+// global requests. OpenSSH's master does not: it passes tcpip-forward on
+// and keeps the server's reply, and drops a client that sends any other.
+const extProxyReplies = "proxy-replies@rssh"
+
+func encodeHello() []byte { return msg(msgHello).u32(Version).str(extAgentProxy).str("1").b }
 
 func encodeSession(s *SessionRequest) []byte {
 	m := msg(cNewSession).u32(s.ID).str("").u32(b2u(s.TTY)).u32(b2u(s.X11)).u32(b2u(s.Agent)).

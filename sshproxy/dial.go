@@ -79,6 +79,10 @@ type Conn struct {
 	hostKeys *hostKeyUpdate // UpdateHostKeys; nil for a Conn made in tests
 }
 
+// NewConn wraps a client connection made elsewhere (a mux master's proxy
+// mode, which has no transport of its own here) for cfg's session.
+func NewConn(c *ssh.Client, cfg *config.Config) *Conn { return newConn(c, cfg) }
+
 func newConn(c *ssh.Client, cfg *config.Config) *Conn {
 	conn := &Conn{Client: c, Config: cfg, done: make(chan struct{})}
 	crash.Go(func() {

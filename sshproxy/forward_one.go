@@ -2,6 +2,9 @@ package sshproxy
 
 import (
 	"io"
+	"log/slog"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/rssh/rssh/config"
 )
@@ -24,4 +27,19 @@ func (c *Conn) StartForward(kind config.ForwardKind, spec string, fw Forwards) (
 		port = f.listeners[0].fwd.ListenPort
 	}
 	return f, port, nil
+}
+
+// ListenRemoteChannels asks the server to listen for a remote forward (on
+// host and port, or on path when path is set) and hands each channel the
+// server opens for it to serve unanswered: a mux proxy client answers
+// them itself. Closing stop cancels the forward.
+func (c *Conn) ListenRemoteChannels(host string, port int, path string, log *slog.Logger, serve func(ssh.NewChannel)) (stop io.Closer, allocated int, err error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	rf, err := c.listenRemote(host, port, path, log, func(nc ssh.NewChannel, _ string) { serve(nc) })
+	if err != nil {
+		return nil, 0, err
+	}
+	return rf, rf.port, nil
 }

@@ -42,7 +42,7 @@ type invocation struct {
 	requireEnv  bool   // --require-env
 	query       string // -Q
 	dumpOwn     bool   // --rssh: -G also prints rssh's own settings
-	muxCommand  string // -O: check, forward, cancel, exit, stop
+	muxCommand  string // -O: check, forward, cancel, exit, stop, proxy
 	// warnings are printed before anything else runs, as ssh prints them
 	// while reading its arguments (a -i file that is not there).
 	warnings []string
@@ -261,6 +261,10 @@ func parseArgs(args []string) (*invocation, error) {
 					if inv.stdioTarget != "" {
 						return errors.New("stdio forward already specified")
 					}
+					if inv.muxCommand != "" {
+						// As ssh: only when -O comes first.
+						return errors.New("cannot specify stdio forward with -O")
+					}
 					inv.stdioTarget = val
 					setDirect("RequestTTY", "no")
 					setDirect("SessionType", "none")
@@ -275,10 +279,8 @@ func parseArgs(args []string) (*invocation, error) {
 					}
 				case 'O':
 					switch val {
-					case "check", "forward", "cancel", "exit", "stop":
+					case "check", "forward", "cancel", "exit", "stop", "proxy":
 						inv.muxCommand = val
-					case "proxy":
-						return unsupported("-O proxy")
 					default:
 						return errors.New("invalid multiplex command")
 					}

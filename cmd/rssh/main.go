@@ -99,7 +99,8 @@ func run(args []string, std stdio, getenv func(string) string) int {
 		fail(std.err, err)
 		return sshproxy.ExitFailure
 	}
-	if inv.muxCommand != "" && inv.mode != modeDumpConfig {
+	// -O proxy runs the session itself, over the master's socket.
+	if inv.muxCommand != "" && inv.mode != modeDumpConfig && (inv.muxCommand != "proxy" || controlOf(cfg).path == "") {
 		return runMuxCommand(inv.muxCommand, cfg, std)
 	}
 	// A ControlPersist master this rssh started: it holds the connection
@@ -183,7 +184,8 @@ func run(args []string, std stdio, getenv func(string) string) int {
 	}
 	if cs := controlOf(cfg); cs.path != "" {
 		d.Dialer = &sharingDialer{inner: d.Dialer, cs: cs, cfg: cfg, plan: plan, log: log, stderr: std.err,
-			getenv: getenv, tokens: d.Tokens, child: muxChild, args: args}
+			getenv: getenv, tokens: d.Tokens, child: muxChild, args: args,
+			proxy: inv.muxCommand == "proxy"}
 	}
 	var status int
 	switch {

@@ -40,7 +40,7 @@ var options = []option{
 	{flag: 'm', arg: "mac_spec", desc: "The MAC algorithms to offer, comma-separated (MACs)."},
 	{flag: 'N', desc: "Do not run a remote command or shell: forwarding only (SessionType none)."},
 	{flag: 'n', desc: "Read standard input from /dev/null (StdinNull yes)."},
-	{flag: 'O', arg: "ctl_cmd", desc: "Control a master: check, forward, cancel, exit or stop (OpenSSH's mux protocol; rssh's or OpenSSH's master)."},
+	{flag: 'O', arg: "ctl_cmd", desc: "Control a master: check, forward, cancel, exit or stop, or proxy: run the session over the master's socket in proxy mode (OpenSSH's mux protocol; rssh's or OpenSSH's master)."},
 	{flag: 'o', arg: "option", desc: "Any ssh_config option, as Keyword=value or \"Keyword value\"; it wins over the configuration files."},
 	{flag: 'p', arg: "port", desc: "The port to connect to (Port)."},
 	{flag: 'Q', arg: "query_option", desc: "List the algorithms rssh supports for cipher, mac, kex, key, key-sig, sig and their aliases, and exit."},

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
 	"github.com/rssh/rssh/config"
@@ -195,6 +196,9 @@ type sharingDialer struct {
 	// child is set in a ControlPersist master rssh started itself.
 	child *os.File
 	args  []string // argv, to start that master
+	// proxy is -O proxy: the session runs over the master's socket in
+	// proxy mode, with this process's own channels and requests.
+	proxy bool
 }
 
 func (d *sharingDialer) AgentForwardSocket(cfg *config.Config) string {
@@ -259,6 +263,9 @@ func (d *sharingDialer) useMaster(opts session.DialOptions) (session.Conn, error
 }
 
 func (d *sharingDialer) Dial(ctx context.Context, cfg *config.Config, opts session.DialOptions) (session.Conn, error) {
+	if d.proxy {
+		return d.proxyDial(cfg)
+	}
 	if d.plan != nil && d.plan.Forward && d.child == nil {
 		// Secret forwarding filters the session's agent channels, which a
 		// master's sessions do not bring back here.
@@ -292,6 +299,39 @@ func (d *sharingDialer) Dial(ctx context.Context, cfg *config.Config, opts sessi
 		return d.startPersistentMaster(ctx, cfg, opts)
 	}
 	return d.becomeMaster(ctx, cfg, opts)
+}
+
+// proxyDial is -O proxy: the master's socket in proxy mode carries this
+// session's own connection protocol, so its env requests (the token
+// included) reach the server as sent, through an OpenSSH master too. As
+// ssh, a socket with no master behind it is an error, not a direct
+// connection; an rssh master for another destination or environment is
+// one as well.
+func (d *sharingDialer) proxyDial(cfg *config.Config) (session.Conn, error) {
+	c, err := mux.Dial(d.cs.path, cfg.ConnectTimeout)
+	if err != nil {
+		var pe *mux.PathError
+		if errors.As(err, &pe) && (errors.Is(err, mux.ErrNoMaster) || errors.Is(err, mux.ErrStale)) {
+			err = fmt.Errorf("control socket connect(%s): %s", d.cs.path, errnoWords(pe.Err))
+		}
+		return nil, err
+	}
+	if dest, ok := c.Extension(extDest); ok && dest != destOf(cfg) {
+		c.Close()
+		return nil, fmt.Errorf("the master at %s serves %s, not %s", d.cs.path, dest, destOf(cfg))
+	}
+	// An rssh master adds its environment's token to every session.
+	if env, ok := c.Extension(extEnv); ok && env != d.planEnv() {
+		c.Close()
+		return nil, fmt.Errorf("the master at %s delivers the token of environment %q, this session wants %q", d.cs.path, env, d.planEnv())
+	}
+	conn, chans, reqs, err := c.Proxy()
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("proxy mode request: %w", err)
+	}
+	d.log.Debug(fmt.Sprintf("proxy mode through the master at %s", d.cs.path))
+	return sshproxy.NewConn(ssh.NewClient(conn, chans, reqs), cfg), nil
 }
 
 // becomeMaster dials and serves the ControlPath on that connection.
@@ -352,6 +392,10 @@ func (d *sharingDialer) becomeMaster(ctx context.Context, cfg *config.Config, op
 		kind, spec := f.Spec()
 		stop, port, err := pc.StartForward(kind, spec, fw)
 		return stop, uint32(port), err
+	}
+	h.RemoteForward = func(host string, port uint32, path string, serve func(ssh.NewChannel)) (io.Closer, uint32, error) {
+		stop, p, err := pc.ListenRemoteChannels(host, int(port), path, d.log, serve)
+		return stop, uint32(p), err
 	}
 	m := &masterConn{Conn: pc, done: make(chan struct{}), persist: d.cs.persist}
 	sopts := mux.ServerOptions{Log: d.log,
@@ -447,7 +491,7 @@ func (m *masterConn) Close() error {
 // and goes through it. Should the master fail first (authentication, say),
 // its error has been printed and this exits with its status.
 func (d *sharingDialer) startPersistentMaster(ctx context.Context, cfg *config.Config, opts session.DialOptions) (session.Conn, error) {
-	if c, err := mux.Dial(d.cs.path, time.Duration(cfg.ConnectTimeout)*time.Second); err == nil {
+	if c, err := mux.Dial(d.cs.path, cfg.ConnectTimeout); err == nil {
 		// A live master holds the socket: as ssh, say so and connect
 		// without sharing (ssh's muxserver_listen fails the same way).
 		c.Close()
