@@ -274,13 +274,7 @@ func (pc *proxyConn) newChan(ctype string) (*proxyChan, error) {
 	if pc.ended {
 		return nil, errProxyClosed
 	}
-	for {
-		pc.nextID++
-		if _, used := pc.chans[pc.nextID]; !used {
-			break
-		}
-	}
-	c.id = pc.nextID
+	c.id = freeID(&pc.nextID, pc.chans)
 	pc.chans[c.id] = c
 	return c, nil
 }

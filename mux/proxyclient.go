@@ -159,13 +159,7 @@ func (pc *proxyClient) newChan() (*clientChan, error) {
 	if len(pc.chans) >= proxyMaxChannels {
 		return nil, errors.New("too many channels")
 	}
-	for {
-		pc.nextID++
-		if _, used := pc.chans[pc.nextID]; !used {
-			break
-		}
-	}
-	ch.id = pc.nextID
+	ch.id = freeID(&pc.nextID, pc.chans)
 	pc.chans[ch.id] = ch
 	return ch, nil
 }

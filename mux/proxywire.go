@@ -222,3 +222,14 @@ func (m *builder) bool(v bool) *builder {
 	}
 	return m
 }
+
+// freeID is the next channel id after *next that chans does not use; ids
+// wrap around, and an id still open is skipped.
+func freeID[T any](next *uint32, chans map[uint32]T) uint32 {
+	for {
+		*next++
+		if _, used := chans[*next]; !used {
+			return *next
+		}
+	}
+}
